@@ -1,0 +1,61 @@
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ConfigError, getConfig } from "./config";
+import { createDb } from "./db/client";
+import { ApiError, type ErrorBody } from "./errors";
+import { requireApiKey } from "./middleware/api-key";
+import { createRouter } from "./openapi";
+import { codes } from "./routes/codes";
+import { health } from "./routes/health";
+import { redirect } from "./routes/redirect";
+
+const HTTP_ERROR_CODES: Record<number, string> = {
+  400: "invalid_request",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "not_found",
+  405: "method_not_allowed",
+  409: "conflict",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+  429: "rate_limited",
+};
+
+const app = createRouter();
+
+app.use("*", async (c, next) => {
+  c.set("config", getConfig(c.env));
+  await next();
+});
+app.use("/api/*", requireApiKey, async (c, next) => {
+  c.set("db", createDb(c.env.DB));
+  await next();
+});
+
+app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", { type: "http", scheme: "bearer" });
+
+const routes = app.route("/", health).route("/", redirect).route("/", codes);
+
+app.notFound((c) =>
+  c.json<ErrorBody>({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404),
+);
+
+app.onError((error, c) => {
+  if (error instanceof ApiError) return c.json(error.body, error.status);
+  if (error instanceof HTTPException) {
+    const status = error.status as ContentfulStatusCode;
+    const code =
+      status === 400 && /JSON/i.test(error.message) ? "invalid_json" : (HTTP_ERROR_CODES[status] ?? "http_error");
+    return c.json<ErrorBody>({ error: { code, message: error.message || "Request refused" } }, status);
+  }
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    return c.json<ErrorBody>({ error: { code: "misconfigured", message: error.message } }, 500);
+  }
+  console.error(`unhandled error on ${c.req.method} ${c.req.path}`, error);
+  return c.json<ErrorBody>({ error: { code: "internal_error", message: "Something went wrong on our side" } }, 500);
+});
+
+/** The app's type, for a type-safe `hono/client` in the host product's backend. */
+export type AppType = typeof routes;
+export { app };

@@ -1,0 +1,130 @@
+import { z } from "zod";
+
+/** A signing key for attribution tokens: `kid:secret`. */
+export interface SigningKey {
+  kid: string;
+  secret: string;
+}
+
+const list = (value: string) =>
+  value
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value && value.trim() !== "" ? value.trim() : undefined));
+
+const positiveInt = (fallback: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value) => (value && value.trim() !== "" ? value.trim() : String(fallback)))
+    .transform(Number)
+    .pipe(z.number({ message: "must be a whole number" }).int().min(1).max(max));
+
+const configSchema = z.object({
+  SIGNUP_URL: z.url({ message: "must be an absolute http(s) URL" }),
+  CODE_PREFIX: optionalText
+    .transform((value) => value ?? "DEVO")
+    .pipe(z.string().regex(/^[A-Z0-9]{1,12}$/, "must be 1-12 characters A-Z or 0-9")),
+  ATTRIBUTION_WINDOW_DAYS: positiveInt(60, 400),
+  COOKIE_NAME: optionalText
+    .transform((value) => value ?? "ref_token")
+    .pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a valid cookie name")),
+  COOKIE_DOMAIN: optionalText,
+  PUBLIC_URL: optionalText.pipe(z.url().optional()),
+  CLICK_SHARDS: positiveInt(1, 64),
+  API_KEYS: z
+    .string({ message: "is required" })
+    .transform(list)
+    .pipe(z.array(z.string().min(16, "each key needs at least 16 characters")).min(1, "needs at least one key")),
+  ATTRIBUTION_KEYS: z
+    .string({ message: "is required" })
+    .transform(list)
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(/^[A-Za-z0-9_-]{1,16}:.{16,}$/, "each entry is kid:secret, the secret at least 16 characters"),
+        )
+        .min(1, "needs at least one key"),
+    )
+    .transform((entries) =>
+      entries.map((entry): SigningKey => {
+        const at = entry.indexOf(":");
+        return { kid: entry.slice(0, at), secret: entry.slice(at + 1) };
+      }),
+    ),
+  VISITOR_SALT: z.string({ message: "is required" }).min(16, "needs at least 16 characters"),
+});
+
+/** The service's settings, parsed once per isolate from the Worker's bindings. */
+export interface Config {
+  signupUrl: string;
+  codePrefix: string;
+  attributionWindowMs: number;
+  cookieName: string;
+  cookieDomain: string | undefined;
+  publicUrl: string | undefined;
+  clickShards: number;
+  apiKeys: string[];
+  /** Signs new attribution tokens: the first of `attributionKeys`. */
+  signingKey: SigningKey;
+  /** Verify attribution tokens: every listed key, so rotation breaks no live cookie. */
+  attributionKeys: SigningKey[];
+  visitorSalt: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const DAY_MS = 86_400_000;
+
+/** Parses the bindings into a typed config; throws a ConfigError naming every bad setting. */
+export function parseConfig(env: Record<string, unknown>): Config {
+  const parsed = configSchema.safeParse(env);
+  if (!parsed.success) {
+    // Name the settings, never their values: some of them are secrets.
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join(".") || "config"} ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join("; ")}`);
+  }
+  const v = parsed.data;
+  const [signingKey] = v.ATTRIBUTION_KEYS;
+  const kids = new Set(v.ATTRIBUTION_KEYS.map((key) => key.kid));
+  if (!signingKey || kids.size !== v.ATTRIBUTION_KEYS.length) {
+    throw new ConfigError("Invalid configuration: ATTRIBUTION_KEYS needs distinct kids");
+  }
+  return {
+    signupUrl: v.SIGNUP_URL,
+    codePrefix: v.CODE_PREFIX,
+    attributionWindowMs: v.ATTRIBUTION_WINDOW_DAYS * DAY_MS,
+    cookieName: v.COOKIE_NAME,
+    cookieDomain: v.COOKIE_DOMAIN,
+    publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ""),
+    clickShards: v.CLICK_SHARDS,
+    apiKeys: v.API_KEYS,
+    signingKey,
+    attributionKeys: v.ATTRIBUTION_KEYS,
+    visitorSalt: v.VISITOR_SALT,
+  };
+}
+
+const cache = new WeakMap<object, Config>();
+
+/** The config for these bindings, parsed on first use and then reused by the isolate. */
+export function getConfig(env: Env): Config {
+  let config = cache.get(env);
+  if (!config) {
+    config = parseConfig(env as unknown as Record<string, unknown>);
+    cache.set(env, config);
+  }
+  return config;
+}

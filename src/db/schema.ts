@@ -1,0 +1,184 @@
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+/**
+ * The relational side of the service (D1). Live click counters live in the
+ * per-code Durable Object; this is where they land, together with everything
+ * that must be queried or joined: codes, referrals, the reward ledger, money.
+ *
+ * Times are epoch milliseconds; days are UTC `YYYY-MM-DD` strings.
+ */
+
+/** One referral code per user of the host product. */
+export const referralCodes = sqliteTable(
+  "referral_codes",
+  {
+    code: text("code").primaryKey(),
+    userId: text("user_id").notNull(),
+    /** Shown on leaderboards only when set: setting it is the user's opt-in. */
+    displayName: text("display_name"),
+    /** SHA-256 of the normalised email, for self-referral checks; never the address. */
+    emailHash: text("email_hash"),
+    /** Counters as of the last flush (clicks) or the last write (signups, conversions). */
+    clicks: integer("clicks").notNull().default(0),
+    uniqueClicks: integer("unique_clicks").notNull().default(0),
+    botClicks: integer("bot_clicks").notNull().default(0),
+    signups: integer("signups").notNull().default(0),
+    conversions: integer("conversions").notNull().default(0),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [
+    uniqueIndex("referral_codes_user_id_unique").on(t.userId),
+    index("referral_codes_ranking_idx").on(t.signups, t.conversions),
+  ],
+);
+
+/** The click log, written by the counters' flush. No raw IP is ever stored. */
+export const clicks = sqliteTable(
+  "clicks",
+  {
+    id: text("id").primaryKey(),
+    code: text("code").notNull(),
+    clickedAt: integer("clicked_at").notNull(),
+    visitorHash: text("visitor_hash").notNull(),
+    isBot: integer("is_bot", { mode: "boolean" }).notNull(),
+    isUnique: integer("is_unique", { mode: "boolean" }).notNull(),
+    country: text("country"),
+    referrerHost: text("referrer_host"),
+    agentFamily: text("agent_family").notNull(),
+  },
+  (t) => [index("clicks_code_time_idx").on(t.code, t.clickedAt), index("clicks_time_idx").on(t.clickedAt)],
+);
+
+/**
+ * One row per flush batch that reached D1. Inserted in the same atomic batch
+ * as the clicks and counter increments it carries, so a retried flush fails on
+ * this primary key and applies nothing twice.
+ */
+export const clickFlushes = sqliteTable("click_flushes", {
+  id: text("id").primaryKey(),
+  code: text("code").notNull(),
+  clickCount: integer("click_count").notNull(),
+  flushedAt: integer("flushed_at").notNull(),
+});
+
+/** Per-code daily aggregates: what charts and time series read. */
+export const codeDaily = sqliteTable(
+  "code_daily",
+  {
+    code: text("code").notNull(),
+    day: text("day").notNull(),
+    clicks: integer("clicks").notNull().default(0),
+    uniqueClicks: integer("unique_clicks").notNull().default(0),
+    botClicks: integer("bot_clicks").notNull().default(0),
+    signups: integer("signups").notNull().default(0),
+    conversions: integer("conversions").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.code, t.day] })],
+);
+
+/** Program-wide daily aggregates, so totals cost one row per day whatever the traffic. */
+export const programDaily = sqliteTable("program_daily", {
+  day: text("day").primaryKey(),
+  clicks: integer("clicks").notNull().default(0),
+  uniqueClicks: integer("unique_clicks").notNull().default(0),
+  botClicks: integer("bot_clicks").notNull().default(0),
+  signups: integer("signups").notNull().default(0),
+  conversions: integer("conversions").notNull().default(0),
+});
+
+export const referralStatuses = ["signed_up", "converted"] as const;
+export type ReferralStatus = (typeof referralStatuses)[number];
+
+/** A referee attributed to a referrer. A referee is referred at most once. */
+export const referrals = sqliteTable(
+  "referrals",
+  {
+    id: text("id").primaryKey(),
+    code: text("code").notNull(),
+    referrerId: text("referrer_id").notNull(),
+    refereeId: text("referee_id").notNull(),
+    /** The click that carried the attribution cookie; null when attributed by code alone. */
+    clickId: text("click_id"),
+    source: text("source", { enum: ["cookie", "code"] }).notNull(),
+    status: text("status", { enum: referralStatuses }).notNull(),
+    signedUpAt: integer("signed_up_at").notNull(),
+    convertedAt: integer("converted_at"),
+  },
+  (t) => [
+    uniqueIndex("referrals_referee_id_unique").on(t.refereeId),
+    index("referrals_referrer_idx").on(t.referrerId, t.signedUpAt),
+    index("referrals_code_idx").on(t.code),
+  ],
+);
+
+/** Attribution attempts refused as fraud: recorded, never rewarded. */
+export const blockedAttributions = sqliteTable(
+  "blocked_attributions",
+  {
+    id: text("id").primaryKey(),
+    code: text("code").notNull(),
+    refereeId: text("referee_id").notNull(),
+    reason: text("reason").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("blocked_attributions_code_idx").on(t.code, t.createdAt)],
+);
+
+export const rewardTypes = ["extra_messages", "extra_requests", "account_credit", "feature_unlock"] as const;
+export type RewardType = (typeof rewardTypes)[number];
+
+export const rewardStatuses = ["pending", "active", "redeemed", "expired", "revoked"] as const;
+export type RewardStatus = (typeof rewardStatuses)[number];
+
+/**
+ * The reward ledger. Entries are never deleted: a clawback is a status change
+ * or a new (negative) entry. `dedupeKey` makes every grant happen once.
+ */
+export const rewards = sqliteTable(
+  "rewards",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id").notNull(),
+    referralId: text("referral_id"),
+    type: text("type", { enum: rewardTypes }).notNull(),
+    /** Units of the type: messages, requests, cents; 1 for a feature unlock. */
+    amount: integer("amount").notNull(),
+    currency: text("currency"),
+    feature: text("feature"),
+    status: text("status", { enum: rewardStatuses }).notNull(),
+    /** Which configured rule granted it, and what triggered it. */
+    rule: text("rule").notNull(),
+    trigger: text("trigger").notNull(),
+    triggerId: text("trigger_id"),
+    dedupeKey: text("dedupe_key").notNull(),
+    validFrom: integer("valid_from").notNull(),
+    validUntil: integer("valid_until"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+    redeemedAt: integer("redeemed_at"),
+  },
+  (t) => [
+    uniqueIndex("rewards_dedupe_key_unique").on(t.dedupeKey),
+    index("rewards_user_idx").on(t.userId, t.createdAt, t.id),
+    index("rewards_expiry_idx").on(t.status, t.validUntil),
+    index("rewards_referral_idx").on(t.referralId),
+  ],
+);
+
+/** Stripe events whose effects were applied; inserted in the same batch as the effects. */
+export const stripeEvents = sqliteTable("stripe_events", {
+  id: text("id").primaryKey(),
+  type: text("type").notNull(),
+  processedAt: integer("processed_at").notNull(),
+});
+
+/** Which host user a Stripe customer is. */
+export const stripeCustomers = sqliteTable(
+  "stripe_customers",
+  {
+    customerId: text("customer_id").primaryKey(),
+    userId: text("user_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("stripe_customers_user_idx").on(t.userId)],
+);

@@ -1,0 +1,71 @@
+/** Small crypto helpers over Web Crypto; no I/O. */
+
+const encoder = new TextEncoder();
+
+export function toBase64Url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+export function fromBase64Url(text: string): Uint8Array | null {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
+  const padded = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
+  try {
+    const binary = atob(padded);
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    return bytes;
+  } catch {
+    return null;
+  }
+}
+
+export function toHex(bytes: ArrayBuffer | Uint8Array): string {
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let hex = "";
+  for (const byte of view) hex += byte.toString(16).padStart(2, "0");
+  return hex;
+}
+
+export async function sha256Hex(text: string): Promise<string> {
+  return toHex(await crypto.subtle.digest("SHA-256", encoder.encode(text)));
+}
+
+const hmacKeys = new Map<string, Promise<CryptoKey>>();
+
+/** An HMAC-SHA256 key, imported once per secret and isolate. */
+export function hmacKey(secret: string): Promise<CryptoKey> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
+      "sign",
+      "verify",
+    ]);
+    hmacKeys.set(secret, key);
+  }
+  return key;
+}
+
+export async function hmacSign(secret: string, message: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secret), encoder.encode(message)));
+}
+
+/** Verifies in constant time (Web Crypto's verify does not short-circuit). */
+export async function hmacVerify(secret: string, message: string, signature: Uint8Array): Promise<boolean> {
+  return crypto.subtle.verify("HMAC", await hmacKey(secret), signature, encoder.encode(message));
+}
+
+/**
+ * True when `candidate` equals one of `allowed`, comparing digests in constant
+ * time and checking every entry, so neither length nor position leaks.
+ */
+export async function matchesAny(candidate: string, allowed: readonly string[]): Promise<boolean> {
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(candidate));
+  let found = false;
+  for (const key of allowed) {
+    const other = await crypto.subtle.digest("SHA-256", encoder.encode(key));
+    if (crypto.subtle.timingSafeEqual(digest, other)) found = true;
+  }
+  return found;
+}

@@ -1,0 +1,114 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { parseCode } from "../domain/codes";
+import { ApiError } from "../errors";
+import { createRouter, errorResponse } from "../openapi";
+import { ensureCode, getCodeWithStats, shareUrl } from "../services/codes";
+
+const CodeSchema = z
+  .object({
+    code: z.string().openapi({ example: "DEVO-ALEX1234" }),
+    userId: z.string().openapi({ example: "user_123" }),
+    shareUrl: z.string().openapi({ example: "https://refer.example.com/r/DEVO-ALEX1234" }),
+    createdAt: z.string().openapi({ example: "2026-11-24T10:00:00.000Z" }),
+  })
+  .openapi("ReferralCode");
+
+const StatsSchema = z
+  .object({
+    clicks: z.number().int(),
+    uniqueClicks: z.number().int(),
+    botClicks: z.number().int(),
+    signups: z.number().int(),
+    conversions: z.number().int(),
+  })
+  .openapi("CodeStats");
+
+const CreateCodeBody = z
+  .object({
+    userId: z.string().trim().min(1).max(128).openapi({ example: "user_123" }),
+    name: z
+      .string()
+      .max(64)
+      .optional()
+      .openapi({ example: "Alex", description: "The code's name part: up to 4 of its letters and digits" }),
+    displayName: z
+      .string()
+      .trim()
+      .min(1)
+      .max(40)
+      .optional()
+      .openapi({ example: "Alex P.", description: "Shown on leaderboards; leaving it out keeps the user masked" }),
+    email: z
+      .email()
+      .max(254)
+      .optional()
+      .openapi({ example: "alex@example.com", description: "Only a keyed hash is kept, to refuse self-referrals" }),
+  })
+  .openapi("CreateCode");
+
+const createCodeRoute = createRoute({
+  method: "post",
+  path: "/api/codes",
+  tags: ["codes"],
+  summary: "Create (or return) a user's referral code",
+  security: [{ ApiKey: [] }],
+  request: { body: { required: true, content: { "application/json": { schema: CreateCodeBody } } } },
+  responses: {
+    200: { description: "The user already had this code", content: { "application/json": { schema: CodeSchema } } },
+    201: { description: "The code was created", content: { "application/json": { schema: CodeSchema } } },
+    400: errorResponse("The body is not valid"),
+    401: errorResponse("Missing or wrong API key"),
+  },
+});
+
+const getCodeRoute = createRoute({
+  method: "get",
+  path: "/api/codes/{code}",
+  tags: ["codes"],
+  summary: "A code with its live counters",
+  security: [{ ApiKey: [] }],
+  request: { params: z.object({ code: z.string().openapi({ example: "DEVO-ALEX1234" }) }) },
+  responses: {
+    200: {
+      description: "The code and its counters",
+      content: { "application/json": { schema: CodeSchema.omit({ createdAt: true }).extend({ stats: StatsSchema }) } },
+    },
+    400: errorResponse("Not the shape of a code"),
+    401: errorResponse("Missing or wrong API key"),
+    404: errorResponse("No such code"),
+  },
+});
+
+export const codes = createRouter()
+  .openapi(createCodeRoute, async (c) => {
+    const input = c.req.valid("json");
+    const { row, created } = await ensureCode(
+      { db: c.var.db, config: c.var.config, counters: c.env.CODE_COUNTER },
+      input,
+      Date.now(),
+    );
+    return c.json(
+      {
+        code: row.code,
+        userId: row.userId,
+        shareUrl: shareUrl(c.var.config, new URL(c.req.url).origin, row.code),
+        createdAt: new Date(row.createdAt).toISOString(),
+      },
+      created ? 201 : 200,
+    );
+  })
+  .openapi(getCodeRoute, async (c) => {
+    const code = parseCode(c.req.valid("param").code);
+    if (!code) throw new ApiError(400, "invalid_request", "code: not a referral code", "code");
+    const found = await getCodeWithStats({ db: c.var.db, config: c.var.config, counters: c.env.CODE_COUNTER }, code);
+    if (!found) throw new ApiError(404, "code_not_found", `No referral code ${code}`);
+    return c.json(
+      {
+        code: found.row.code,
+        userId: found.row.userId,
+        shareUrl: shareUrl(c.var.config, new URL(c.req.url).origin, found.row.code),
+        stats: found.stats,
+      },
+      200,
+    );
+  });

@@ -1,0 +1,81 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { setCookie } from "hono/cookie";
+import { signAttributionToken } from "../domain/attribution-token";
+import { parseCode } from "../domain/codes";
+import { agentFamily, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
+import { type ClickResult, counterStub } from "../durable-objects/code-counter";
+import { createRouter } from "../openapi";
+
+const shareLinkRoute = createRoute({
+  method: "get",
+  path: "/r/{code}",
+  tags: ["share links"],
+  summary: "Follow a share link: count the click, set the attribution cookie, redirect to signup",
+  description:
+    "Always answers 302 to the configured signup URL. A known code adds `ref=CODE` and, for a person's browser, " +
+    "a signed `ref_token` cookie; bots, link previews and HEAD requests are redirected without a cookie and counted apart.",
+  request: { params: z.object({ code: z.string().openapi({ example: "DEVO-ALEX1234" }) }) },
+  responses: {
+    302: {
+      description: "Redirect to the signup page",
+      headers: z.object({
+        location: z.string().openapi({ example: "https://app.example.com/signup?ref=DEVO-ALEX1234" }),
+        "set-cookie": z.string().optional(),
+      }),
+    },
+  },
+});
+
+export const redirect = createRouter().openapi(shareLinkRoute, async (c) => {
+  const config = c.var.config;
+  // The destination comes from config only, never from the request: no open redirect.
+  const location = new URL(config.signupUrl);
+  c.header("Cache-Control", "no-store");
+  c.header("X-Robots-Tag", "noindex");
+
+  // A malformed code never reaches a Durable Object.
+  const code = parseCode(c.req.valid("param").code);
+  if (!code) return c.redirect(location.href, 302);
+
+  const now = Date.now();
+  const userAgent = c.req.header("user-agent") ?? "";
+  const automated = isAutomated(c.req.method, userAgent);
+  const visitor = await visitorHash(config.visitorSalt, now, c.req.header("cf-connecting-ip") ?? "", userAgent);
+  const clickId = crypto.randomUUID();
+  const shard = shardFor(visitor, config.clickShards);
+
+  let result: ClickResult | undefined;
+  try {
+    result = await counterStub(c.env.CODE_COUNTER, code, shard).recordClick({
+      code,
+      shard,
+      clickId,
+      at: now,
+      visitorHash: visitor,
+      bot: automated,
+      country: (c.req.raw.cf?.country as string | undefined) ?? null,
+      referrerHost: referrerHost(c.req.header("referer")),
+      agentFamily: agentFamily(userAgent, automated),
+    });
+  } catch (error) {
+    // The person still gets to signup: with the code in the URL the signup
+    // backend can attribute by code, but no cookie vouches for an unrecorded click.
+    console.error(`recording a click on ${code} failed`, error);
+  }
+  if (result && !result.known) return c.redirect(location.href, 302);
+
+  location.searchParams.set("ref", code);
+  if (result && !automated) {
+    const token = await signAttributionToken({ code, clickId, issuedAt: now, visitorHash: visitor }, config.signingKey);
+    // A later click on another code replaces this cookie: the last click wins.
+    setCookie(c, config.cookieName, token, {
+      httpOnly: true,
+      secure: true,
+      sameSite: "Lax",
+      path: "/",
+      maxAge: Math.floor(config.attributionWindowMs / 1000),
+      ...(config.cookieDomain ? { domain: config.cookieDomain } : {}),
+    });
+  }
+  return c.redirect(location.href, 302);
+});

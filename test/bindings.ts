@@ -1,0 +1,13 @@
+/** Settings every test run uses (vitest.config.ts passes them as bindings); test-only secrets. */
+export const testBindings = {
+  SIGNUP_URL: "https://app.example.com/signup?plan=free",
+  CODE_PREFIX: "DEVO",
+  ATTRIBUTION_WINDOW_DAYS: "60",
+  COOKIE_NAME: "ref_token",
+  COOKIE_DOMAIN: "",
+  PUBLIC_URL: "https://refer.example.com",
+  CLICK_SHARDS: "1",
+  API_KEYS: "test-api-key-0123456789,test-api-key-retired-0001",
+  ATTRIBUTION_KEYS: "k2:test-attribution-secret-new-0000,k1:test-attribution-secret-old-0000",
+  VISITOR_SALT: "test-visitor-salt-0123456789",
+};

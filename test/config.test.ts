@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../src/config";
+import { testBindings } from "./bindings";
+
+describe("config", () => {
+  it("parses the bindings with defaults", () => {
+    const config = parseConfig({
+      ...testBindings,
+      CODE_PREFIX: "",
+      COOKIE_NAME: undefined,
+      ATTRIBUTION_WINDOW_DAYS: "",
+    });
+    expect(config.codePrefix).toBe("DEVO");
+    expect(config.cookieName).toBe("ref_token");
+    expect(config.attributionWindowMs).toBe(60 * 86_400_000);
+    expect(config.signingKey.kid).toBe("k2");
+    expect(config.attributionKeys.map((key) => key.kid)).toEqual(["k2", "k1"]);
+    expect(config.apiKeys).toHaveLength(2);
+    expect(config.cookieDomain).toBeUndefined();
+  });
+
+  it.each([
+    ["API_KEYS", { API_KEYS: undefined }],
+    ["API_KEYS", { API_KEYS: "short" }],
+    ["ATTRIBUTION_KEYS", { ATTRIBUTION_KEYS: "no-colon-here-at-all-0000" }],
+    ["ATTRIBUTION_KEYS", { ATTRIBUTION_KEYS: "k1:secret-0000000000000,k1:secret-1111111111111" }],
+    ["SIGNUP_URL", { SIGNUP_URL: "not a url" }],
+    ["CLICK_SHARDS", { CLICK_SHARDS: "0" }],
+    ["VISITOR_SALT", { VISITOR_SALT: undefined }],
+  ])("fails loudly naming %s, without its value", (name, override) => {
+    const attempt = () => parseConfig({ ...testBindings, ...override });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(name);
+    try {
+      attempt();
+    } catch (error) {
+      expect(String(error)).not.toContain("secret-0000000000000");
+    }
+  });
+});

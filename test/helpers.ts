@@ -1,0 +1,76 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { counterStub } from "../src/durable-objects/code-counter";
+
+export const API_KEY = "test-api-key-0123456789";
+export const BROWSER_UA =
+  "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
+export const ORIGIN = "https://refer.example.com";
+
+/** A request through the real Worker entry point. */
+export function call(path: string, init: RequestInit = {}): Promise<Response> {
+  return exports.default.fetch(new Request(`${ORIGIN}${path}`, { redirect: "manual", ...init }));
+}
+
+/** An authenticated JSON call to the API. */
+export function api(path: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}) {
+  return call(path, {
+    method: init.method ?? (init.body === undefined ? "GET" : "POST"),
+    headers: {
+      authorization: `Bearer ${API_KEY}`,
+      ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+      ...init.headers,
+    },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+}
+
+export interface ClickOptions {
+  method?: string;
+  userAgent?: string;
+  ip?: string;
+  headers?: Record<string, string>;
+}
+
+/** Follows a share link as a browser (or as whatever the options say). */
+export function click(code: string, options: ClickOptions = {}): Promise<Response> {
+  return call(`/r/${code}`, {
+    method: options.method ?? "GET",
+    headers: {
+      "user-agent": options.userAgent ?? BROWSER_UA,
+      "cf-connecting-ip": options.ip ?? "203.0.113.7",
+      ...options.headers,
+    },
+  });
+}
+
+export async function createCode(userId: string, name?: string): Promise<string> {
+  const res = await api("/api/codes", { body: { userId, name } });
+  if (res.status !== 201 && res.status !== 200) throw new Error(`creating a code failed: ${res.status}`);
+  return ((await res.json()) as { code: string }).code;
+}
+
+export function counter(code: string, shard = 0) {
+  return counterStub(env.CODE_COUNTER, code, shard);
+}
+
+/** Runs the counter's alarm until its buffer is empty (each run flushes one batch). */
+export async function flush(code: string, shard = 0): Promise<void> {
+  const stub = counter(code, shard);
+  for (let i = 0; i < 100 && (await stub.pendingClicks()) > 0; i++) await runDurableObjectAlarm(stub);
+}
+
+/** The value of a cookie in a response's Set-Cookie, with its attributes. */
+export function readSetCookie(res: Response, name: string): { value: string; attributes: string[] } | undefined {
+  const header = res.headers.getSetCookie().find((cookie) => cookie.startsWith(`${name}=`));
+  if (!header) return undefined;
+  const [pair = "", ...attributes] = header.split(";").map((part) => part.trim());
+  return { value: pair.slice(name.length + 1), attributes };
+}
+
+export async function countRows(sql: string, ...params: unknown[]): Promise<number> {
+  const row = await env.DB.prepare(sql)
+    .bind(...params)
+    .first<{ n: number }>();
+  return row?.n ?? 0;
+}

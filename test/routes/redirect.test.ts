@@ -1,0 +1,151 @@
+import { listDurableObjectIds } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../src/config";
+import { verifyAttributionToken } from "../../src/domain/attribution-token";
+import { testBindings } from "../bindings";
+import { BROWSER_UA, click, counter, createCode, readSetCookie } from "../helpers";
+
+const config = parseConfig(testBindings);
+let code: string;
+
+beforeAll(async () => {
+  code = await createCode("redirect-owner", "alex");
+});
+
+describe("GET /r/:code", () => {
+  it("redirects a browser to signup with the code and a signed attribution cookie", async () => {
+    const before = Date.now();
+    const res = await click(code);
+
+    expect(res.status).toBe(302);
+    const location = new URL(res.headers.get("location") ?? "");
+    expect(location.origin + location.pathname).toBe("https://app.example.com/signup");
+    expect(location.searchParams.get("ref")).toBe(code);
+    expect(location.searchParams.get("plan")).toBe("free");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+
+    const cookie = readSetCookie(res, "ref_token");
+    expect(cookie).toBeDefined();
+    expect(cookie?.attributes).toEqual(
+      expect.arrayContaining(["Max-Age=5184000", "Path=/", "HttpOnly", "Secure", "SameSite=Lax"]),
+    );
+    expect(cookie?.attributes.some((attribute) => attribute.startsWith("Domain="))).toBe(false);
+
+    const check = await verifyAttributionToken(
+      cookie?.value,
+      config.attributionKeys,
+      Date.now(),
+      config.attributionWindowMs,
+    );
+    expect(check.status).toBe("valid");
+    expect(check.kid).toBe("k2");
+    expect(check.claims?.code).toBe(code);
+    expect(check.claims?.clickId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(check.claims?.issuedAt).toBeGreaterThanOrEqual(before);
+  });
+
+  it("accepts the code in lower case", async () => {
+    const res = await click(code.toLowerCase());
+    expect(res.status).toBe(302);
+    expect(new URL(res.headers.get("location") ?? "").searchParams.get("ref")).toBe(code);
+  });
+
+  it("never takes the destination from the request", async () => {
+    const res = await click(`${code}?next=https://evil.example.net/&redirect=//evil.example.net`, {
+      headers: { host: "evil.example.net", referer: "https://evil.example.net/" },
+    });
+    expect(res.status).toBe(302);
+    expect(new URL(res.headers.get("location") ?? "").host).toBe("app.example.com");
+  });
+
+  it("does not count a HEAD request as a click and sets no cookie", async () => {
+    const own = await createCode("head-owner", "head");
+    const res = await click(own, { method: "HEAD" });
+
+    expect(res.status).toBe(302);
+    expect(new URL(res.headers.get("location") ?? "").searchParams.get("ref")).toBe(own);
+    expect(readSetCookie(res, "ref_token")).toBeUndefined();
+    expect(await counter(own).counters()).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 1 });
+  });
+
+  it.each([
+    ["Slack", "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"],
+    ["Twitter", "Twitterbot/1.0"],
+    [
+      "iMessage",
+      "Mozilla/5.0 (Macintosh) AppleWebKit/601.2.4 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0",
+    ],
+    [
+      "Outlook",
+      "Mozilla/5.0 (Windows NT 10.0) Chrome/64.0 Safari/537.36 Microsoft Office/16.0 (Microsoft Outlook Mail 16.0.6416; Pro)",
+    ],
+    ["an empty agent", ""],
+  ])("redirects a %s preview without a cookie and counts it as a bot", async (_name, userAgent) => {
+    const own = await createCode(`preview-${_name}`, "prev");
+    const res = await click(own, { userAgent });
+
+    expect(res.status).toBe(302);
+    expect(readSetCookie(res, "ref_token")).toBeUndefined();
+    expect(await counter(own).counters()).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 1 });
+  });
+
+  it("counts the same visitor once within the unique window but every click exactly", async () => {
+    const own = await createCode("unique-owner", "uniq");
+    await click(own, { ip: "198.51.100.1" });
+    await click(own, { ip: "198.51.100.1" });
+    await click(own, { ip: "198.51.100.2" });
+    await click(own, { ip: "198.51.100.1", userAgent: `${BROWSER_UA} Other` });
+
+    expect(await counter(own).counters()).toEqual({ clicks: 4, uniqueClicks: 3, botClicks: 0 });
+  });
+
+  it("counts 200 concurrent clicks on one code as exactly 200", async () => {
+    const own = await createCode("busy-owner", "busy");
+    const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => click(own, { ip: `192.0.2.${i % 50}` })));
+
+    expect(responses.every((res) => res.status === 302)).toBe(true);
+    expect(await counter(own).counters()).toEqual({ clicks: 200, uniqueClicks: 50, botClicks: 0 });
+    expect(await counter(own).pendingClicks()).toBe(200);
+  });
+
+  it("sends an unknown code to signup without ref or cookie", async () => {
+    const res = await click("DEVO-NOPE0000");
+
+    expect(res.status).toBe(302);
+    expect(res.headers.get("location")).toBe("https://app.example.com/signup?plan=free");
+    expect(readSetCookie(res, "ref_token")).toBeUndefined();
+    expect(await counter("DEVO-NOPE0000").counters()).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 0 });
+  });
+
+  it.each([
+    ["wrong characters", "DEVO-AL%21X1234"],
+    ["no dash", "DEVOALEX1234"],
+    ["too long", `DEVO-${"A".repeat(40)}`],
+    ["path-looking", "..%2F..%2Fetc"],
+    ["SQL-looking", "DEVO-1'%20OR%201=1"],
+  ])("treats a malformed code (%s) like an unknown one and touches no Durable Object", async (_name, raw) => {
+    const before = (await listDurableObjectIds(env.CODE_COUNTER)).length;
+    const res = await click(raw);
+
+    expect(res.status).toBe(302);
+    expect(res.headers.get("location")).toBe("https://app.example.com/signup?plan=free");
+    expect(readSetCookie(res, "ref_token")).toBeUndefined();
+    expect((await listDurableObjectIds(env.CODE_COUNTER)).length).toBe(before);
+  });
+
+  it("gives the last clicked code the cookie when a visitor clicks a second link", async () => {
+    const other = await createCode("second-owner", "sec");
+    const first = readSetCookie(await click(code), "ref_token");
+    const second = readSetCookie(await click(other), "ref_token");
+
+    const check = await verifyAttributionToken(
+      second?.value,
+      config.attributionKeys,
+      Date.now(),
+      config.attributionWindowMs,
+    );
+    expect(first?.value).not.toBe(second?.value);
+    expect(check.claims?.code).toBe(other);
+  });
+});
