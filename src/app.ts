@@ -5,9 +5,11 @@ import { createDb } from "./db/client";
 import { ApiError, type ErrorBody } from "./errors";
 import { requireApiKey } from "./middleware/api-key";
 import { createRouter } from "./openapi";
+import { attributions } from "./routes/attributions";
 import { codes } from "./routes/codes";
 import { health } from "./routes/health";
 import { redirect } from "./routes/redirect";
+import { rewards } from "./routes/rewards";
 
 const HTTP_ERROR_CODES: Record<number, string> = {
   400: "invalid_request",
@@ -34,7 +36,12 @@ app.use("/api/*", requireApiKey, async (c, next) => {
 
 app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", { type: "http", scheme: "bearer" });
 
-const routes = app.route("/", health).route("/", redirect).route("/", codes);
+const routes = app
+  .route("/", health)
+  .route("/", redirect)
+  .route("/", codes)
+  .route("/", attributions)
+  .route("/", rewards);
 
 app.notFound((c) =>
   c.json<ErrorBody>({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404),

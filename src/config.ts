@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseRules, type RewardRules } from "./domain/rules";
 
 /** A signing key for attribution tokens: `kid:secret`. */
 export interface SigningKey {
@@ -60,6 +61,7 @@ const configSchema = z.object({
       }),
     ),
   VISITOR_SALT: z.string({ message: "is required" }).min(16, "needs at least 16 characters"),
+  REWARD_RULES: optionalText,
 });
 
 /** The service's settings, parsed once per isolate from the Worker's bindings. */
@@ -77,6 +79,7 @@ export interface Config {
   /** Verify attribution tokens: every listed key, so rotation breaks no live cookie. */
   attributionKeys: SigningKey[];
   visitorSalt: string;
+  rules: RewardRules;
 }
 
 export class ConfigError extends Error {
@@ -103,6 +106,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     throw new ConfigError("Invalid configuration: ATTRIBUTION_KEYS needs distinct kids");
   }
   return {
+    rules: parseRewardRules(v.REWARD_RULES),
     signupUrl: v.SIGNUP_URL,
     codePrefix: v.CODE_PREFIX,
     attributionWindowMs: v.ATTRIBUTION_WINDOW_DAYS * DAY_MS,
@@ -115,6 +119,26 @@ export function parseConfig(env: Record<string, unknown>): Config {
     attributionKeys: v.ATTRIBUTION_KEYS,
     visitorSalt: v.VISITOR_SALT,
   };
+}
+
+/** The default rules, with the top-level keys given in REWARD_RULES (JSON) replaced. */
+function parseRewardRules(json: string | undefined): RewardRules {
+  let override: unknown;
+  try {
+    override = json === undefined ? undefined : JSON.parse(json);
+  } catch {
+    throw new ConfigError("Invalid configuration: REWARD_RULES is not valid JSON");
+  }
+  if (override !== undefined && (typeof override !== "object" || override === null || Array.isArray(override))) {
+    throw new ConfigError("Invalid configuration: REWARD_RULES must be a JSON object");
+  }
+  try {
+    return parseRules(override);
+  } catch (error) {
+    const issues = error instanceof z.ZodError ? error.issues : [];
+    const problems = issues.map((issue) => `${issue.path.join(".") || "rules"}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: REWARD_RULES ${problems.join("; ") || String(error)}`);
+  }
 }
 
 const cache = new WeakMap<object, Config>();

@@ -74,3 +74,17 @@ export async function countRows(sql: string, ...params: unknown[]): Promise<numb
     .first<{ n: number }>();
   return row?.n ?? 0;
 }
+
+/** Clicks a share link as a browser and returns the attribution cookie it set. */
+export async function clickForToken(code: string, options: ClickOptions = {}): Promise<string> {
+  const cookie = readSetCookie(await click(code, options), "ref_token");
+  if (!cookie) throw new Error(`no attribution cookie for ${code}`);
+  return cookie.value;
+}
+
+export type Json = Record<string, unknown> & { error?: { code: string; message: string; field?: string } };
+
+export async function attribute(body: Record<string, unknown>): Promise<{ status: number; body: Json }> {
+  const res = await api("/api/attributions", { body });
+  return { status: res.status, body: (await res.json()) as Json };
+}

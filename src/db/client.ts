@@ -1,7 +1,7 @@
 import { type DrizzleD1Database, drizzle } from "drizzle-orm/d1";
 import * as schema from "./schema";
 
-export type Db = DrizzleD1Database<typeof schema>;
+export type Db = DrizzleD1Database<typeof schema> & { $client: D1Database };
 
 /** A drizzle handle over the D1 binding; cheap to create, one per request or alarm. */
 export function createDb(d1: D1Database): Db {
@@ -19,9 +19,26 @@ export function chunkRows<T>(rows: readonly T[], columnsPerRow: number): T[][] {
   return chunks;
 }
 
-/** `db.batch` wants a non-empty tuple; this keeps call sites free of casts. */
-export type BatchItem = Parameters<Db["batch"]>[0][number];
-export async function runBatch(db: Db, statements: BatchItem[]): Promise<void> {
+interface CompiledQuery {
+  sql: string;
+  params: unknown[];
+}
+
+/** A statement for `runBatch`: a drizzle query builder or a raw `db.run(sql…)`. */
+export type BatchItem = { toSQL(): CompiledQuery } | { getQuery(): CompiledQuery };
+
+/**
+ * Runs statements as one D1 batch: atomic, all or nothing. Compiled here
+ * rather than through `db.batch`, whose D1 driver cannot bind the parameters
+ * of raw `db.run(sql…)` statements.
+ */
+export async function runBatch(db: Db, statements: readonly BatchItem[]): Promise<void> {
   if (statements.length === 0) return;
-  await db.batch(statements as [BatchItem, ...BatchItem[]]);
+  const d1 = db.$client;
+  await d1.batch(
+    statements.map((statement) => {
+      const query = "toSQL" in statement ? statement.toSQL() : statement.getQuery();
+      return d1.prepare(query.sql).bind(...query.params);
+    }),
+  );
 }

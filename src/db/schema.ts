@@ -101,14 +101,31 @@ export const referrals = sqliteTable(
     clickId: text("click_id"),
     source: text("source", { enum: ["cookie", "code"] }).notNull(),
     status: text("status", { enum: referralStatuses }).notNull(),
+    /** Whether the referrer was rewarded for this signup (false beyond the monthly cap). */
+    referrerRewarded: integer("referrer_rewarded", { mode: "boolean" }).notNull().default(false),
     signedUpAt: integer("signed_up_at").notNull(),
     convertedAt: integer("converted_at"),
   },
   (t) => [
     uniqueIndex("referrals_referee_id_unique").on(t.refereeId),
-    index("referrals_referrer_idx").on(t.referrerId, t.signedUpAt),
+    index("referrals_referrer_idx").on(t.referrerId, t.referrerRewarded, t.signedUpAt),
     index("referrals_code_idx").on(t.code),
   ],
+);
+
+/**
+ * Visitor hashes seen for a user of the host product (their own signup, their
+ * dashboard): a referee arriving with one of its referrer's hashes is the
+ * referrer. Hashes rotate daily, so this matches within a UTC day.
+ */
+export const userVisitors = sqliteTable(
+  "user_visitors",
+  {
+    userId: text("user_id").notNull(),
+    visitorHash: text("visitor_hash").notNull(),
+    seenAt: integer("seen_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.visitorHash] }), index("user_visitors_seen_idx").on(t.seenAt)],
 );
 
 /** Attribution attempts refused as fraud: recorded, never rewarded. */
@@ -140,7 +157,8 @@ export const rewards = sqliteTable(
     id: text("id").primaryKey(),
     userId: text("user_id").notNull(),
     referralId: text("referral_id"),
-    type: text("type", { enum: rewardTypes }).notNull(),
+    /** A reward type named in the rules (`extra_messages`, `account_credit`, …). */
+    type: text("type").notNull(),
     /** Units of the type: messages, requests, cents; 1 for a feature unlock. */
     amount: integer("amount").notNull(),
     currency: text("currency"),

@@ -1,0 +1,81 @@
+import { and, eq, sql } from "drizzle-orm";
+import type { BatchItem, Db } from "../client";
+import { blockedAttributions, codeDaily, programDaily, referralCodes, referrals, userVisitors } from "../schema";
+
+export type ReferralRow = typeof referrals.$inferSelect;
+export type NewReferral = Omit<typeof referrals.$inferInsert, "referrerRewarded">;
+
+export function findReferralByReferee(db: Db, refereeId: string): Promise<ReferralRow | undefined> {
+  return db.select().from(referrals).where(eq(referrals.refereeId, refereeId)).get();
+}
+
+export function findReferral(db: Db, id: string): Promise<ReferralRow | undefined> {
+  return db.select().from(referrals).where(eq(referrals.id, id)).get();
+}
+
+/**
+ * Inserts the referral, deciding `referrer_rewarded` from the referrer's
+ * rewarded referrals this month at the moment the batch runs. A second
+ * referral for the same referee violates its unique key and fails the batch.
+ */
+export function insertReferralStatement(
+  db: Db,
+  referral: NewReferral,
+  cap: { cap: number; monthStart: number; monthEnd: number },
+): BatchItem {
+  return db.run(sql`
+    INSERT INTO ${referrals} (id, code, referrer_id, referee_id, click_id, source, status, referrer_rewarded, signed_up_at)
+    VALUES (${referral.id}, ${referral.code}, ${referral.referrerId}, ${referral.refereeId}, ${referral.clickId ?? null},
+      ${referral.source}, ${referral.status}, (
+        SELECT count(*) < ${cap.cap} FROM ${referrals}
+        WHERE referrer_id = ${referral.referrerId} AND referrer_rewarded = 1
+          AND signed_up_at >= ${cap.monthStart} AND signed_up_at < ${cap.monthEnd}
+      ), ${referral.signedUpAt})`);
+}
+
+type Counter = "signups" | "conversions";
+
+/** +1 on a code's counter and on the per-code and program daily aggregates. */
+export function bumpCounterStatements(db: Db, code: string, day: string, counter: Counter): BatchItem[] {
+  const column = { signups: referralCodes.signups, conversions: referralCodes.conversions }[counter];
+  const daily = { signups: codeDaily.signups, conversions: codeDaily.conversions }[counter];
+  const program = { signups: programDaily.signups, conversions: programDaily.conversions }[counter];
+  return [
+    db
+      .update(referralCodes)
+      .set({ [counter]: sql`${column} + 1` })
+      .where(eq(referralCodes.code, code)),
+    db
+      .insert(codeDaily)
+      .values({ code, day, [counter]: 1 })
+      .onConflictDoUpdate({ target: [codeDaily.code, codeDaily.day], set: { [counter]: sql`${daily} + 1` } }),
+    db
+      .insert(programDaily)
+      .values({ day, [counter]: 1 })
+      .onConflictDoUpdate({ target: programDaily.day, set: { [counter]: sql`${program} + 1` } }),
+  ];
+}
+
+export function recordVisitorStatement(db: Db, userId: string, visitorHash: string, now: number): BatchItem {
+  return db
+    .insert(userVisitors)
+    .values({ userId, visitorHash, seenAt: now })
+    .onConflictDoUpdate({ target: [userVisitors.userId, userVisitors.visitorHash], set: { seenAt: now } });
+}
+
+export async function isUserVisitor(db: Db, userId: string, visitorHash: string): Promise<boolean> {
+  const row = await db
+    .select({ userId: userVisitors.userId })
+    .from(userVisitors)
+    .where(and(eq(userVisitors.userId, userId), eq(userVisitors.visitorHash, visitorHash)))
+    .get();
+  return row !== undefined;
+}
+
+export async function recordBlockedAttribution(
+  db: Db,
+  attempt: { code: string; refereeId: string; reason: string },
+  now: number,
+): Promise<void> {
+  await db.insert(blockedAttributions).values({ id: crypto.randomUUID(), ...attempt, createdAt: now });
+}

@@ -1,0 +1,118 @@
+import { and, desc, eq, inArray, isNotNull, lt, lte, or, sql } from "drizzle-orm";
+import type { EntitlementEntry } from "../../domain/ledger";
+import type { GrantCondition, PlannedGrant } from "../../domain/rules";
+import type { BatchItem, Db } from "../client";
+import { type RewardStatus, referralCodes, referrals, rewards } from "../schema";
+
+export type RewardRow = typeof rewards.$inferSelect;
+
+function conditionSql(condition: GrantCondition) {
+  switch (condition.kind) {
+    case "always":
+      return sql`1`;
+    case "referrer_rewarded":
+      return sql`EXISTS (SELECT 1 FROM ${referrals} WHERE ${referrals.id} = ${condition.referralId} AND ${referrals.referrerRewarded} = 1)`;
+    case "milestone":
+      return sql`(SELECT ${referralCodes.signups} FROM ${referralCodes} WHERE ${referralCodes.userId} = ${condition.referrerId}) >= ${condition.signups}`;
+  }
+}
+
+/**
+ * One statement per grant: inserted only if its condition holds when the batch
+ * runs (so caps and milestones are exact under concurrency) and only once
+ * (its dedupe key is unique).
+ */
+export function grantStatements(db: Db, grants: readonly PlannedGrant[], now: number): BatchItem[] {
+  return grants.map((grant) =>
+    db.run(sql`
+      INSERT INTO ${rewards} (id, user_id, referral_id, type, amount, currency, feature, status, rule, "trigger",
+        trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at)
+      SELECT ${crypto.randomUUID()}, ${grant.userId}, ${grant.referralId}, ${grant.type}, ${grant.amount},
+        ${grant.currency}, ${grant.feature}, 'active', ${grant.rule}, ${grant.trigger}, ${grant.triggerId},
+        ${grant.dedupeKey}, ${grant.validFrom}, ${grant.validUntil}, ${now}, ${now}
+      WHERE ${conditionSql(grant.condition)}
+      ON CONFLICT (dedupe_key) DO NOTHING`),
+  );
+}
+
+export function rewardsForReferral(db: Db, referralId: string): Promise<RewardRow[]> {
+  return db.select().from(rewards).where(eq(rewards.referralId, referralId)).orderBy(rewards.createdAt, rewards.id);
+}
+
+export interface PageCursor {
+  createdAt: number;
+  id: string;
+}
+
+/** A user's entries, newest first, `limit` at a time after `cursor`. */
+export function listRewards(db: Db, userId: string, limit: number, cursor?: PageCursor): Promise<RewardRow[]> {
+  const after = cursor
+    ? or(
+        lt(rewards.createdAt, cursor.createdAt),
+        and(eq(rewards.createdAt, cursor.createdAt), lt(rewards.id, cursor.id)),
+      )
+    : undefined;
+  return db
+    .select()
+    .from(rewards)
+    .where(and(eq(rewards.userId, userId), after))
+    .orderBy(desc(rewards.createdAt), desc(rewards.id))
+    .limit(limit);
+}
+
+/** The active entries of a user: what entitlements are computed from. */
+export function activeEntries(db: Db, userId: string): Promise<EntitlementEntry[]> {
+  return db
+    .select({
+      type: rewards.type,
+      amount: rewards.amount,
+      feature: rewards.feature,
+      status: rewards.status,
+      validFrom: rewards.validFrom,
+      validUntil: rewards.validUntil,
+    })
+    .from(rewards)
+    .where(and(eq(rewards.userId, userId), eq(rewards.status, "active")));
+}
+
+export function findReward(db: Db, id: string): Promise<RewardRow | undefined> {
+  return db.select().from(rewards).where(eq(rewards.id, id)).get();
+}
+
+/** Marks an active, unexpired entry redeemed; undefined when it was not in that state. */
+export async function redeemReward(db: Db, id: string, now: number): Promise<RewardRow | undefined> {
+  const [row] = await db
+    .update(rewards)
+    .set({ status: "redeemed", redeemedAt: now, updatedAt: now })
+    .where(
+      and(
+        eq(rewards.id, id),
+        eq(rewards.status, "active"),
+        or(sql`${rewards.validUntil} IS NULL`, sql`${rewards.validUntil} > ${now}`),
+      ),
+    )
+    .returning();
+  return row;
+}
+
+const EXPIRY_CHUNK = 500;
+
+/** Moves entries past their end to `expired`, in chunks; returns how many moved. */
+export async function expireRewards(db: Db, now: number): Promise<number> {
+  const expirable: RewardStatus[] = ["active", "pending"];
+  let total = 0;
+  for (;;) {
+    const due = db
+      .select({ id: rewards.id })
+      .from(rewards)
+      .where(and(inArray(rewards.status, expirable), isNotNull(rewards.validUntil), lte(rewards.validUntil, now)))
+      .limit(EXPIRY_CHUNK);
+    const moved = await db
+      .update(rewards)
+      .set({ status: "expired", updatedAt: now })
+      .where(and(inArray(rewards.id, due), inArray(rewards.status, expirable)))
+      .returning({ id: rewards.id });
+    total += moved.length;
+    if (moved.length < EXPIRY_CHUNK) return total;
+  }
+}

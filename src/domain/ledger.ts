@@ -1,0 +1,81 @@
+import type { RewardStatus } from "../db/schema";
+import type { RewardRules } from "./rules";
+
+/**
+ * The reward lifecycle. Entries are never deleted: they move forward through
+ * these transitions, and a clawback of something already spent is a new entry.
+ * `active → pending` is a hold (a disputed payment), `pending → active` its release.
+ */
+const TRANSITIONS: Record<RewardStatus, readonly RewardStatus[]> = {
+  pending: ["active", "expired", "revoked"],
+  active: ["pending", "redeemed", "expired", "revoked"],
+  redeemed: [],
+  expired: [],
+  revoked: [],
+};
+
+export function canTransition(from: RewardStatus, to: RewardStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** The fields of a ledger entry that entitlements depend on. */
+export interface EntitlementEntry {
+  type: string;
+  amount: number;
+  feature: string | null;
+  status: RewardStatus;
+  validFrom: number;
+  validUntil: number | null;
+}
+
+export interface Entitlements {
+  extraMessages: number;
+  extraRequests: number;
+  creditCents: number;
+  features: { feature: string; until: string | null }[];
+  /** Every quantity type, including ones added to the rules after these fields were named. */
+  quantities: Record<string, number>;
+}
+
+/** In force at `now`: active, started, and not past its end (even if the expiry job has not run yet). */
+export function inForce(entry: EntitlementEntry, now: number): boolean {
+  return entry.status === "active" && entry.validFrom <= now && (entry.validUntil === null || now < entry.validUntil);
+}
+
+/**
+ * What a user has right now, from their ledger entries: quantities and credit
+ * add up; a feature is unlocked until the latest end among its entries.
+ */
+export function computeEntitlements(
+  rules: RewardRules,
+  entries: readonly EntitlementEntry[],
+  now: number,
+): Entitlements {
+  const quantities: Record<string, number> = {};
+  for (const [type, { kind }] of Object.entries(rules.rewardTypes)) if (kind === "quantity") quantities[type] = 0;
+  let creditCents = 0;
+  const features = new Map<string, number | null>();
+
+  for (const entry of entries) {
+    if (!inForce(entry, now)) continue;
+    const kind = rules.rewardTypes[entry.type]?.kind;
+    if (kind === "quantity") quantities[entry.type] = (quantities[entry.type] ?? 0) + entry.amount;
+    else if (kind === "credit") creditCents += entry.amount;
+    else if (kind === "feature" && entry.feature) {
+      const current = features.get(entry.feature);
+      const until = entry.validUntil;
+      if (current === undefined || until === null || (current !== null && until > current)) {
+        features.set(entry.feature, until);
+      }
+    }
+  }
+  return {
+    extraMessages: quantities.extra_messages ?? 0,
+    extraRequests: quantities.extra_requests ?? 0,
+    creditCents,
+    features: [...features]
+      .map(([feature, until]) => ({ feature, until: until === null ? null : new Date(until).toISOString() }))
+      .sort((a, b) => a.feature.localeCompare(b.feature)),
+    quantities,
+  };
+}

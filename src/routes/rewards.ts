@@ -1,0 +1,71 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { createRouter, errorResponse } from "../openapi";
+import { EntitlementsSchema, RewardSchema, UserIdParam } from "../schemas";
+import { entitlementsOf, redeem, rewardJson, rewardPage } from "../services/rewards";
+
+const listRoute = createRoute({
+  method: "get",
+  path: "/api/users/{userId}/rewards",
+  tags: ["rewards"],
+  summary: "A user's reward ledger, newest first",
+  security: [{ ApiKey: [] }],
+  request: {
+    params: UserIdParam,
+    query: z.object({
+      cursor: z.string().max(200).optional().openapi({ description: "nextCursor of the previous page" }),
+      limit: z.coerce.number().int().min(1).max(100).default(20),
+    }),
+  },
+  responses: {
+    200: {
+      description: "One page of entries",
+      content: {
+        "application/json": {
+          schema: z.object({ rewards: z.array(RewardSchema), nextCursor: z.string().nullable() }).openapi("RewardPage"),
+        },
+      },
+    },
+    400: errorResponse("Bad cursor or limit"),
+    401: errorResponse("Missing or wrong API key"),
+  },
+});
+
+const entitlementsRoute = createRoute({
+  method: "get",
+  path: "/api/users/{userId}/entitlements",
+  tags: ["rewards"],
+  summary: "What the user's rewards give them right now: the figures to apply to quotas",
+  security: [{ ApiKey: [] }],
+  request: { params: UserIdParam },
+  responses: {
+    200: { description: "Entitlements in force", content: { "application/json": { schema: EntitlementsSchema } } },
+    401: errorResponse("Missing or wrong API key"),
+  },
+});
+
+const redeemRoute = createRoute({
+  method: "post",
+  path: "/api/rewards/{id}/redeem",
+  tags: ["rewards"],
+  summary: "Mark an active reward redeemed (idempotent)",
+  security: [{ ApiKey: [] }],
+  request: { params: z.object({ id: z.uuid().openapi({ example: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01" }) }) },
+  responses: {
+    200: { description: "The redeemed reward", content: { "application/json": { schema: RewardSchema } } },
+    401: errorResponse("Missing or wrong API key"),
+    404: errorResponse("No such reward"),
+    409: errorResponse("The reward is pending, expired or revoked"),
+  },
+});
+
+export const rewards = createRouter()
+  .openapi(listRoute, async (c) => {
+    const { cursor, limit } = c.req.valid("query");
+    return c.json(await rewardPage(c.var.db, c.req.valid("param").userId, limit, cursor), 200);
+  })
+  .openapi(entitlementsRoute, async (c) =>
+    c.json(await entitlementsOf({ db: c.var.db, config: c.var.config }, c.req.valid("param").userId, Date.now()), 200),
+  )
+  .openapi(redeemRoute, async (c) =>
+    c.json(rewardJson(await redeem(c.var.db, c.req.valid("param").id, Date.now())), 200),
+  );

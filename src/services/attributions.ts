@@ -1,0 +1,135 @@
+import type { Config } from "../config";
+import { type Db, runBatch } from "../db/client";
+import { findCode } from "../db/queries/codes";
+import {
+  bumpCounterStatements,
+  findReferral,
+  findReferralByReferee,
+  insertReferralStatement,
+  isUserVisitor,
+  type ReferralRow,
+  recordBlockedAttribution,
+  recordVisitorStatement,
+} from "../db/queries/referrals";
+import { grantStatements, type RewardRow, rewardsForReferral } from "../db/queries/rewards";
+import { type TokenStatus, verifyAttributionToken } from "../domain/attribution-token";
+import { parseCode } from "../domain/codes";
+import { emailHash, normalizeEmail } from "../domain/email";
+import { capWindow, planSignupGrants } from "../domain/rules";
+import { utcDay } from "../domain/visitor";
+import { ApiError } from "../errors";
+
+export interface AttributionInput {
+  refereeId: string;
+  /** The `ref_token` cookie the signup page received. */
+  token?: string;
+  /** The `ref` query parameter, used when no valid token is given. */
+  code?: string;
+  email?: string;
+  referrerEmail?: string;
+}
+
+export interface AttributionResult {
+  created: boolean;
+  referral: ReferralRow;
+  rewards: RewardRow[];
+  tokenStatus: TokenStatus;
+}
+
+export type FraudReason = "self_referral" | "same_email" | "same_visitor";
+
+const FRAUD_MESSAGES: Record<FraudReason, string> = {
+  self_referral: "A user cannot be referred by their own code",
+  same_email: "The referee's email is the referrer's",
+  same_visitor: "The referee signed up from the referrer's own browser",
+};
+
+/**
+ * Attributes a new user to the referrer whose link (cookie) or code brought
+ * them, and grants both sides their rewards: all in one atomic batch, once.
+ * The first attribution wins; later calls return it and grant nothing.
+ */
+export async function attribute(
+  deps: { db: Db; config: Config },
+  input: AttributionInput,
+  now: number,
+): Promise<AttributionResult> {
+  const { db, config } = deps;
+  const check = await verifyAttributionToken(input.token, config.attributionKeys, now, config.attributionWindowMs);
+  const existing = await findReferralByReferee(db, input.refereeId);
+  if (existing) return { created: false, referral: existing, rewards: [], tokenStatus: check.status };
+
+  let code: string | null;
+  if (check.status === "valid") code = check.claims.code;
+  else if (input.code !== undefined) {
+    code = parseCode(input.code);
+    if (!code) throw new ApiError(400, "invalid_request", "code: not a referral code", "code");
+  } else {
+    const token = check.status === "missing" ? "no token was sent" : `the token is ${check.status.replace("_", " ")}`;
+    throw new ApiError(400, "no_attribution", `Nothing to attribute: ${token} and no code was given`);
+  }
+
+  const owner = await findCode(db, code);
+  if (!owner) throw new ApiError(404, "code_not_found", `No referral code ${code}`);
+
+  const reason = await fraudReason(deps, input, owner, check.status === "valid" ? check.claims.visitorHash : undefined);
+  if (reason) {
+    await recordBlockedAttribution(db, { code, refereeId: input.refereeId, reason }, now);
+    throw new ApiError(422, reason, FRAUD_MESSAGES[reason]);
+  }
+
+  const referralId = crypto.randomUUID();
+  const grants = planSignupGrants(config.rules, {
+    referralId,
+    referrerId: owner.userId,
+    refereeId: input.refereeId,
+    at: now,
+  });
+  try {
+    await runBatch(db, [
+      insertReferralStatement(
+        db,
+        {
+          id: referralId,
+          code,
+          referrerId: owner.userId,
+          refereeId: input.refereeId,
+          clickId: check.status === "valid" ? check.claims.clickId : null,
+          source: check.status === "valid" ? "cookie" : "code",
+          status: "signed_up",
+          signedUpAt: now,
+        },
+        capWindow(config.rules, now),
+      ),
+      // Counters before grants: milestone grants read the new signup count.
+      ...bumpCounterStatements(db, code, utcDay(now), "signups"),
+      ...grantStatements(db, grants, now),
+      ...(check.status === "valid" ? [recordVisitorStatement(db, input.refereeId, check.claims.visitorHash, now)] : []),
+    ]);
+  } catch (error) {
+    // A concurrent call for the same referee won the unique key: return its referral.
+    const winner = await findReferralByReferee(db, input.refereeId);
+    if (winner) return { created: false, referral: winner, rewards: [], tokenStatus: check.status };
+    throw error;
+  }
+  const referral = await findReferral(db, referralId);
+  if (!referral) throw new Error(`referral ${referralId} vanished after its batch committed`);
+  return { created: true, referral, rewards: await rewardsForReferral(db, referralId), tokenStatus: check.status };
+}
+
+async function fraudReason(
+  deps: { db: Db; config: Config },
+  input: AttributionInput,
+  owner: { userId: string; emailHash: string | null },
+  visitorHash: string | undefined,
+): Promise<FraudReason | null> {
+  if (owner.userId === input.refereeId) return "self_referral";
+  if (input.email) {
+    if (input.referrerEmail && normalizeEmail(input.email) === normalizeEmail(input.referrerEmail)) return "same_email";
+    if (owner.emailHash && (await emailHash(deps.config.visitorSalt, input.email)) === owner.emailHash) {
+      return "same_email";
+    }
+  }
+  if (visitorHash && (await isUserVisitor(deps.db, owner.userId, visitorHash))) return "same_visitor";
+  return null;
+}

@@ -1,0 +1,78 @@
+import type { Config } from "../config";
+import type { Db } from "../db/client";
+import {
+  activeEntries,
+  findReward,
+  listRewards,
+  type PageCursor,
+  type RewardRow,
+  redeemReward,
+} from "../db/queries/rewards";
+import { fromBase64Url, toBase64Url } from "../domain/crypto";
+import { computeEntitlements, type Entitlements } from "../domain/ledger";
+import { ApiError } from "../errors";
+
+/** A ledger entry as the API shows it. */
+export function rewardJson(row: RewardRow) {
+  const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
+  return {
+    id: row.id,
+    userId: row.userId,
+    referralId: row.referralId,
+    type: row.type,
+    amount: row.amount,
+    currency: row.currency,
+    feature: row.feature,
+    status: row.status,
+    rule: row.rule,
+    trigger: row.trigger,
+    triggerId: row.triggerId,
+    validFrom: iso(row.validFrom) as string,
+    validUntil: iso(row.validUntil),
+    createdAt: iso(row.createdAt) as string,
+    redeemedAt: iso(row.redeemedAt),
+  };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export function encodeCursor(row: RewardRow): string {
+  return toBase64Url(encoder.encode(`${row.createdAt}:${row.id}`));
+}
+
+export function decodeCursor(cursor: string): PageCursor {
+  const bytes = fromBase64Url(cursor);
+  const match = bytes && /^(\d{1,16}):([0-9a-f-]{36})$/.exec(decoder.decode(bytes));
+  if (!match) throw new ApiError(400, "invalid_request", "cursor: not a cursor from a previous page", "cursor");
+  return { createdAt: Number(match[1]), id: match[2] as string };
+}
+
+export async function rewardPage(db: Db, userId: string, limit: number, cursor?: string) {
+  const rows = await listRewards(db, userId, limit + 1, cursor ? decodeCursor(cursor) : undefined);
+  const page = rows.slice(0, limit);
+  const last = page.at(-1);
+  return { rewards: page.map(rewardJson), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+}
+
+export async function entitlementsOf(
+  deps: { db: Db; config: Config },
+  userId: string,
+  now: number,
+): Promise<Entitlements> {
+  return computeEntitlements(deps.config.rules, await activeEntries(deps.db, userId), now);
+}
+
+/** Redeems an active entry; redeeming it again is a no-op that returns it. */
+export async function redeem(db: Db, id: string, now: number): Promise<RewardRow> {
+  const redeemed = await redeemReward(db, id, now);
+  if (redeemed) return redeemed;
+  const current = await findReward(db, id);
+  if (!current) throw new ApiError(404, "reward_not_found", `No reward ${id}`);
+  if (current.status === "redeemed") return current;
+  const status =
+    current.status === "active" && current.validUntil !== null && current.validUntil <= now
+      ? "expired"
+      : current.status;
+  throw new ApiError(409, "invalid_transition", `The reward is ${status}: only an active reward can be redeemed`);
+}
