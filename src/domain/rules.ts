@@ -213,17 +213,18 @@ export interface PlannedGrant {
   condition: GrantCondition;
 }
 
-function plan(
-  rules: RewardRules,
-  grant: GrantRule,
-  fields: Omit<PlannedGrant, "rule" | "type" | "amount" | "currency" | "feature" | "validFrom" | "validUntil">,
-  at: number,
-): PlannedGrant {
+type GrantFields = Pick<PlannedGrant, "userId" | "referralId" | "role" | "trigger" | "triggerId" | "condition"> & {
+  /** Defaults to one grant per referral and rule. */
+  dedupeKey?: string;
+};
+
+function plan(rules: RewardRules, grant: GrantRule, at: number, fields: GrantFields): PlannedGrant {
   const kind = rules.rewardTypes[grant.type]?.kind;
   // Multipliers scale amounts; a feature unlock is on or off, so it is not scaled.
   const factor = kind === "feature" ? 1 : multiplierAt(rules, fields.trigger, at);
   return {
     ...fields,
+    dedupeKey: fields.dedupeKey ?? `${fields.referralId}:${grant.id}`,
     rule: grant.id,
     type: grant.type,
     amount: Math.round(grant.amount * factor),
@@ -247,55 +248,29 @@ export interface SignupContext {
  * once). Conditions are checked where the grants are written, atomically.
  */
 export function planSignupGrants(rules: RewardRules, s: SignupContext): PlannedGrant[] {
+  const signup = { referralId: s.referralId, trigger: "signup", triggerId: s.referralId } as const;
   return [
     ...rules.signup.referee.map((grant) =>
-      plan(
-        rules,
-        grant,
-        {
-          userId: s.refereeId,
-          referralId: s.referralId,
-          role: "referee",
-          trigger: "signup",
-          triggerId: s.referralId,
-          dedupeKey: `${s.referralId}:${grant.id}`,
-          condition: { kind: "always" },
-        },
-        s.at,
-      ),
+      plan(rules, grant, s.at, { ...signup, userId: s.refereeId, role: "referee", condition: { kind: "always" } }),
     ),
     ...rules.signup.referrer.map((grant) =>
-      plan(
-        rules,
-        grant,
-        {
-          userId: s.referrerId,
-          referralId: s.referralId,
-          role: "referrer",
-          trigger: "signup",
-          triggerId: s.referralId,
-          dedupeKey: `${s.referralId}:${grant.id}`,
-          condition: { kind: "referrer_rewarded", referralId: s.referralId },
-        },
-        s.at,
-      ),
+      plan(rules, grant, s.at, {
+        ...signup,
+        userId: s.referrerId,
+        role: "referrer",
+        condition: { kind: "referrer_rewarded", referralId: s.referralId },
+      }),
     ),
     ...rules.milestones.flatMap((milestone) =>
       milestone.grants.map((grant) =>
-        plan(
-          rules,
-          grant,
-          {
-            userId: s.referrerId,
-            referralId: s.referralId,
-            role: "referrer",
-            trigger: "milestone",
-            triggerId: s.referralId,
-            dedupeKey: `milestone:${s.referrerId}:${grant.id}`,
-            condition: { kind: "milestone", referrerId: s.referrerId, signups: milestone.signups },
-          },
-          s.at,
-        ),
+        plan(rules, grant, s.at, {
+          ...signup,
+          trigger: "milestone",
+          userId: s.referrerId,
+          role: "referrer",
+          dedupeKey: `milestone:${s.referrerId}:${grant.id}`,
+          condition: { kind: "milestone", referrerId: s.referrerId, signups: milestone.signups },
+        }),
       ),
     ),
   ];
@@ -318,20 +293,14 @@ export function planConversionGrants(rules: RewardRules, s: ConversionContext): 
   ] as const;
   return sides.flatMap(([role, userId, grants]) =>
     grants.map((grant) =>
-      plan(
-        rules,
-        grant,
-        {
-          userId,
-          referralId: s.referralId,
-          role,
-          trigger: "conversion",
-          triggerId: s.triggerId,
-          dedupeKey: `${s.referralId}:${grant.id}`,
-          condition: { kind: "always" },
-        },
-        s.at,
-      ),
+      plan(rules, grant, s.at, {
+        userId,
+        role,
+        referralId: s.referralId,
+        trigger: "conversion",
+        triggerId: s.triggerId,
+        condition: { kind: "always" },
+      }),
     ),
   );
 }
