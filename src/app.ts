@@ -10,6 +10,7 @@ import { codes } from "./routes/codes";
 import { health } from "./routes/health";
 import { redirect } from "./routes/redirect";
 import { rewards } from "./routes/rewards";
+import { webhooks } from "./routes/webhooks";
 
 const HTTP_ERROR_CODES: Record<number, string> = {
   400: "invalid_request",
@@ -41,7 +42,8 @@ const routes = app
   .route("/", redirect)
   .route("/", codes)
   .route("/", attributions)
-  .route("/", rewards);
+  .route("/", rewards)
+  .route("/", webhooks);
 
 app.notFound((c) =>
   c.json<ErrorBody>({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404),

@@ -62,6 +62,10 @@ const configSchema = z.object({
     ),
   VISITOR_SALT: z.string({ message: "is required" }).min(16, "needs at least 16 characters"),
   REWARD_RULES: optionalText,
+  STRIPE_WEBHOOK_SECRETS: optionalText.transform((value) => (value ? list(value) : [])),
+  STRIPE_SECRET_KEY: optionalText,
+  STRIPE_API_BASE: optionalText.pipe(z.url().optional()),
+  CLAWBACK_DAYS: positiveInt(30, 3650),
 });
 
 /** The service's settings, parsed once per isolate from the Worker's bindings. */
@@ -80,6 +84,13 @@ export interface Config {
   attributionKeys: SigningKey[];
   visitorSalt: string;
   rules: RewardRules;
+  /** Webhook signing secrets (`whsec_…`), several during a rotation; empty disables the webhook. */
+  stripeWebhookSecrets: string[];
+  /** Enables Stripe API calls: customer-balance credits and dispute lookups. */
+  stripeSecretKey: string | undefined;
+  /** Where the Stripe SDK sends API calls; only tests and local stubs change it. */
+  stripeApiBase: string | undefined;
+  clawbackMs: number;
 }
 
 export class ConfigError extends Error {
@@ -118,6 +129,10 @@ export function parseConfig(env: Record<string, unknown>): Config {
     signingKey,
     attributionKeys: v.ATTRIBUTION_KEYS,
     visitorSalt: v.VISITOR_SALT,
+    stripeWebhookSecrets: v.STRIPE_WEBHOOK_SECRETS,
+    stripeSecretKey: v.STRIPE_SECRET_KEY,
+    stripeApiBase: v.STRIPE_API_BASE,
+    clawbackMs: v.CLAWBACK_DAYS * DAY_MS,
   };
 }
 

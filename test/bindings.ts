@@ -10,4 +10,6 @@ export const testBindings = {
   API_KEYS: "test-api-key-0123456789,test-api-key-retired-0001",
   ATTRIBUTION_KEYS: "k2:test-attribution-secret-new-0000,k1:test-attribution-secret-old-0000",
   VISITOR_SALT: "test-visitor-salt-0123456789",
+  STRIPE_WEBHOOK_SECRETS: "whsec_test_current_000000000000,whsec_test_previous_00000000000",
+  CLAWBACK_DAYS: "30",
 };

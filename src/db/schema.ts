@@ -104,7 +104,13 @@ export const referrals = sqliteTable(
     /** Whether the referrer was rewarded for this signup (false beyond the monthly cap). */
     referrerRewarded: integer("referrer_rewarded", { mode: "boolean" }).notNull().default(false),
     signedUpAt: integer("signed_up_at").notNull(),
+    /** When the referee first paid: the converting payment's time, and its Stripe id. */
     convertedAt: integer("converted_at"),
+    conversionPaymentId: text("conversion_payment_id"),
+    /** When the converting payment was fully refunded in the clawback window, or lost a dispute. */
+    clawedBackAt: integer("clawed_back_at"),
+    /** When the referee's subscription ended. */
+    canceledAt: integer("canceled_at"),
   },
   (t) => [
     uniqueIndex("referrals_referee_id_unique").on(t.refereeId),
@@ -174,6 +180,9 @@ export const rewards = sqliteTable(
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
     redeemedAt: integer("redeemed_at"),
+    /** Set when the reward was applied outside the ledger (a Stripe customer balance credit). */
+    fulfilledAt: integer("fulfilled_at"),
+    externalRef: text("external_ref"),
   },
   (t) => [
     uniqueIndex("rewards_dedupe_key_unique").on(t.dedupeKey),
@@ -189,6 +198,97 @@ export const stripeEvents = sqliteTable("stripe_events", {
   type: text("type").notNull(),
   processedAt: integer("processed_at").notNull(),
 });
+
+/** A referee's payment: a paid invoice, or a paid one-off checkout session. */
+export const stripePayments = sqliteTable(
+  "stripe_payments",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id").notNull(),
+    customerId: text("customer_id").notNull(),
+    paymentIntent: text("payment_intent"),
+    currency: text("currency").notNull(),
+    amount: integer("amount").notNull(),
+    paidAt: integer("paid_at").notNull(),
+  },
+  (t) => [index("stripe_payments_user_idx").on(t.userId), index("stripe_payments_intent_idx").on(t.paymentIntent)],
+);
+
+/** A referee's charge as last seen by a refund event: refunds only ever grow. */
+export const stripeCharges = sqliteTable(
+  "stripe_charges",
+  {
+    id: text("id").primaryKey(),
+    userId: text("user_id").notNull(),
+    customerId: text("customer_id").notNull(),
+    paymentIntent: text("payment_intent"),
+    currency: text("currency").notNull(),
+    amount: integer("amount").notNull(),
+    amountRefunded: integer("amount_refunded").notNull(),
+    fullyRefundedAt: integer("fully_refunded_at"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("stripe_charges_user_idx").on(t.userId)],
+);
+
+/** Disputes, with the user once their charge is known. */
+export const stripeDisputes = sqliteTable(
+  "stripe_disputes",
+  {
+    id: text("id").primaryKey(),
+    chargeId: text("charge_id").notNull(),
+    paymentIntent: text("payment_intent"),
+    userId: text("user_id"),
+    status: text("status").notNull(),
+    /** The event time of `status`: a later event wins, whatever the delivery order. */
+    statusAt: integer("status_at").notNull(),
+  },
+  (t) => [
+    index("stripe_disputes_charge_idx").on(t.chargeId),
+    index("stripe_disputes_intent_idx").on(t.paymentIntent),
+    index("stripe_disputes_user_idx").on(t.userId),
+  ],
+);
+
+/** Events about a customer not yet mapped to a user (an invoice before its checkout). */
+export const stripeDeferredEvents = sqliteTable(
+  "stripe_deferred_events",
+  {
+    eventId: text("event_id").primaryKey(),
+    customerId: text("customer_id").notNull(),
+    payload: text("payload").notNull(),
+    receivedAt: integer("received_at").notNull(),
+  },
+  (t) => [index("stripe_deferred_customer_idx").on(t.customerId)],
+);
+
+/**
+ * Optimistic locks for Stripe processing: an event that read a subject (a
+ * customer, a user, a charge) at version v inserts (subject, v + 1) in its
+ * batch. A concurrent event that read the same version fails on this key,
+ * rolls back, and recomputes from the newer state.
+ */
+export const stripeGuards = sqliteTable(
+  "stripe_guards",
+  {
+    subject: text("subject").notNull(),
+    version: integer("version").notNull(),
+    eventId: text("event_id").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.subject, t.version] })],
+);
+
+/** Revenue from referees per payment day and currency, in minor units. */
+export const revenueDaily = sqliteTable(
+  "revenue_daily",
+  {
+    day: text("day").notNull(),
+    currency: text("currency").notNull(),
+    gross: integer("gross").notNull().default(0),
+    refunded: integer("refunded").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.day, t.currency] })],
+);
 
 /** Which host user a Stripe customer is. */
 export const stripeCustomers = sqliteTable(

@@ -204,7 +204,8 @@ export interface PlannedGrant {
   amount: number;
   currency: string | null;
   feature: string | null;
-  trigger: Trigger;
+  /** What caused the entry; `clawback` for the debt that takes back a spent reward. */
+  trigger: Trigger | "clawback";
   triggerId: string;
   /** Unique per grant: replays and races cannot grant twice. */
   dedupeKey: string;
@@ -213,7 +214,8 @@ export interface PlannedGrant {
   condition: GrantCondition;
 }
 
-type GrantFields = Pick<PlannedGrant, "userId" | "referralId" | "role" | "trigger" | "triggerId" | "condition"> & {
+type GrantFields = Pick<PlannedGrant, "userId" | "referralId" | "role" | "triggerId" | "condition"> & {
+  trigger: Trigger;
   /** Defaults to one grant per referral and rule. */
   dedupeKey?: string;
 };

@@ -35,24 +35,37 @@ export function insertReferralStatement(
 
 type Counter = "signups" | "conversions";
 
-/** +1 on a code's counter and on the per-code and program daily aggregates. */
-export function bumpCounterStatements(db: Db, code: string, day: string, counter: Counter): BatchItem[] {
+/**
+ * Adds `delta` (default +1) to a code's counter and to the per-code and program
+ * daily aggregates; `total: false` moves a count between days, leaving the code's total.
+ */
+export function bumpCounterStatements(
+  db: Db,
+  code: string,
+  day: string,
+  counter: Counter,
+  { delta = 1, total = true }: { delta?: number; total?: boolean } = {},
+): BatchItem[] {
   const column = { signups: referralCodes.signups, conversions: referralCodes.conversions }[counter];
   const daily = { signups: codeDaily.signups, conversions: codeDaily.conversions }[counter];
   const program = { signups: programDaily.signups, conversions: programDaily.conversions }[counter];
   return [
-    db
-      .update(referralCodes)
-      .set({ [counter]: sql`${column} + 1` })
-      .where(eq(referralCodes.code, code)),
+    ...(total
+      ? [
+          db
+            .update(referralCodes)
+            .set({ [counter]: sql`${column} + ${delta}` })
+            .where(eq(referralCodes.code, code)),
+        ]
+      : []),
     db
       .insert(codeDaily)
-      .values({ code, day, [counter]: 1 })
-      .onConflictDoUpdate({ target: [codeDaily.code, codeDaily.day], set: { [counter]: sql`${daily} + 1` } }),
+      .values({ code, day, [counter]: delta })
+      .onConflictDoUpdate({ target: [codeDaily.code, codeDaily.day], set: { [counter]: sql`${daily} + ${delta}` } }),
     db
       .insert(programDaily)
-      .values({ day, [counter]: 1 })
-      .onConflictDoUpdate({ target: programDaily.day, set: { [counter]: sql`${program} + 1` } }),
+      .values({ day, [counter]: delta })
+      .onConflictDoUpdate({ target: programDaily.day, set: { [counter]: sql`${program} + ${delta}` } }),
   ];
 }
 

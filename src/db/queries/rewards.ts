@@ -18,21 +18,39 @@ function conditionSql(condition: GrantCondition) {
 }
 
 /**
- * One statement per grant: inserted only if its condition holds when the batch
- * runs (so caps and milestones are exact under concurrency) and only once
- * (its dedupe key is unique).
+ * A grant as one statement: inserted only if its condition holds when the
+ * batch runs (so caps and milestones are exact under concurrency) and only
+ * once (its dedupe key is unique).
  */
+export function grantStatement(db: Db, grant: PlannedGrant, now: number, status: RewardStatus = "active"): BatchItem {
+  return db.run(sql`
+    INSERT INTO ${rewards} (id, user_id, referral_id, type, amount, currency, feature, status, rule, "trigger",
+      trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at)
+    SELECT ${crypto.randomUUID()}, ${grant.userId}, ${grant.referralId}, ${grant.type}, ${grant.amount},
+      ${grant.currency}, ${grant.feature}, ${status}, ${grant.rule}, ${grant.trigger}, ${grant.triggerId},
+      ${grant.dedupeKey}, ${grant.validFrom}, ${grant.validUntil}, ${now}, ${now}
+    WHERE ${conditionSql(grant.condition)}
+    ON CONFLICT (dedupe_key) DO NOTHING`);
+}
+
 export function grantStatements(db: Db, grants: readonly PlannedGrant[], now: number): BatchItem[] {
-  return grants.map((grant) =>
-    db.run(sql`
-      INSERT INTO ${rewards} (id, user_id, referral_id, type, amount, currency, feature, status, rule, "trigger",
-        trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at)
-      SELECT ${crypto.randomUUID()}, ${grant.userId}, ${grant.referralId}, ${grant.type}, ${grant.amount},
-        ${grant.currency}, ${grant.feature}, 'active', ${grant.rule}, ${grant.trigger}, ${grant.triggerId},
-        ${grant.dedupeKey}, ${grant.validFrom}, ${grant.validUntil}, ${now}, ${now}
-      WHERE ${conditionSql(grant.condition)}
-      ON CONFLICT (dedupe_key) DO NOTHING`),
-  );
+  return grants.map((grant) => grantStatement(db, grant, now));
+}
+
+/** Moves an entry from one status to another; a no-op if it is no longer in `from`. */
+export function setRewardStatusStatement(db: Db, id: string, from: RewardStatus, to: RewardStatus, now: number) {
+  return db
+    .update(rewards)
+    .set({ status: to, updatedAt: now })
+    .where(and(eq(rewards.id, id), eq(rewards.status, from)));
+}
+
+export function rewardsByDedupeKeys(db: Db, keys: readonly string[]) {
+  if (keys.length === 0) return Promise.resolve([]);
+  return db
+    .select({ id: rewards.id, dedupeKey: rewards.dedupeKey, status: rewards.status, triggerId: rewards.triggerId })
+    .from(rewards)
+    .where(inArray(rewards.dedupeKey, [...keys]));
 }
 
 export function rewardsForReferral(db: Db, referralId: string): Promise<RewardRow[]> {

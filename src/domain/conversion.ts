@@ -1,0 +1,208 @@
+import type { RewardStatus } from "../db/schema";
+import { canTransition } from "./ledger";
+import type { PlannedGrant } from "./rules";
+
+/**
+ * What Stripe has told us about a referee, as facts that only accumulate, and
+ * the conversion state derived from them. Because the state is a function of
+ * the set of facts, never of the order they arrived in, replays and shuffled
+ * deliveries end in the same place. No I/O here.
+ */
+
+export interface PaymentFact {
+  /** The invoice or checkout session id. */
+  id: string;
+  customerId: string;
+  paymentIntent: string | null;
+  currency: string;
+  amount: number;
+  paidAt: number;
+}
+
+export interface ChargeFact {
+  id: string;
+  customerId: string;
+  paymentIntent: string | null;
+  currency: string;
+  amount: number;
+  amountRefunded: number;
+  fullyRefundedAt: number | null;
+  createdAt: number;
+}
+
+export interface DisputeFact {
+  id: string;
+  chargeId: string;
+  paymentIntent: string | null;
+  status: string;
+  statusAt: number;
+}
+
+/** Two sightings of a charge: refunds only grow, and full refund happened at its first sighting. */
+export function mergeCharge(known: ChargeFact | undefined, seen: ChargeFact): ChargeFact {
+  if (!known) return seen;
+  const fullyRefundedAt =
+    known.fullyRefundedAt === null || seen.fullyRefundedAt === null
+      ? (known.fullyRefundedAt ?? seen.fullyRefundedAt)
+      : Math.min(known.fullyRefundedAt, seen.fullyRefundedAt);
+  return {
+    ...known,
+    paymentIntent: known.paymentIntent ?? seen.paymentIntent,
+    amountRefunded: Math.max(known.amountRefunded, seen.amountRefunded),
+    fullyRefundedAt,
+  };
+}
+
+/** Two sightings of a dispute: the later event's status wins (ties: the closed one). */
+export function mergeDispute(known: DisputeFact | undefined, seen: DisputeFact): DisputeFact {
+  if (!known) return seen;
+  if (seen.statusAt > known.statusAt || (seen.statusAt === known.statusAt && isClosed(seen.status))) {
+    return {
+      ...known,
+      status: seen.status,
+      statusAt: seen.statusAt,
+      paymentIntent: known.paymentIntent ?? seen.paymentIntent,
+    };
+  }
+  return known;
+}
+
+const CLOSED_DISPUTE_STATUSES = new Set(["won", "lost", "warning_closed", "prevented"]);
+const isClosed = (status: string) => CLOSED_DISPUTE_STATUSES.has(status);
+
+/** How close a charge's creation must be to a payment to be taken as that payment's charge. */
+const CHARGE_MATCH_WINDOW_MS = 86_400_000;
+
+/**
+ * The charge that paid `payment`: the one with its payment intent when both
+ * are known; otherwise (an invoice's payment intent is not in its webhook) the
+ * charge of the same amount and currency created closest to the payment, within a day.
+ */
+export function chargeOfPayment(payment: PaymentFact, charges: readonly ChargeFact[]): ChargeFact | null {
+  if (payment.paymentIntent) {
+    const exact = charges.find((charge) => charge.paymentIntent === payment.paymentIntent);
+    if (exact) return exact;
+  }
+  let best: ChargeFact | null = null;
+  for (const charge of charges) {
+    if (charge.currency !== payment.currency || charge.amount !== payment.amount) continue;
+    if (payment.paymentIntent && charge.paymentIntent && charge.paymentIntent !== payment.paymentIntent) continue;
+    const distance = Math.abs(charge.createdAt - payment.paidAt);
+    if (distance > CHARGE_MATCH_WINDOW_MS) continue;
+    if (
+      !best ||
+      distance < Math.abs(best.createdAt - payment.paidAt) ||
+      (distance === Math.abs(best.createdAt - payment.paidAt) && charge.id < best.id)
+    ) {
+      best = charge;
+    }
+  }
+  return best;
+}
+
+export interface ConversionState {
+  /** The first payment of an amount above zero; null while the referee has not paid. */
+  converting: PaymentFact | null;
+  /** When the conversion was taken back: a full refund within the clawback window, or a lost dispute. */
+  clawedBackAt: number | null;
+  /** An open dispute on the converting payment: its reward waits. */
+  held: boolean;
+}
+
+export function conversionState(
+  payments: readonly PaymentFact[],
+  charges: readonly ChargeFact[],
+  disputes: readonly DisputeFact[],
+  clawbackMs: number,
+): ConversionState {
+  const converting =
+    [...payments]
+      .filter((payment) => payment.amount > 0)
+      .sort((a, b) => a.paidAt - b.paidAt || (a.id < b.id ? -1 : 1))[0] ?? null;
+  if (!converting) return { converting: null, clawedBackAt: null, held: false };
+
+  const charge = chargeOfPayment(converting, charges);
+  const onConverting = (dispute: DisputeFact) =>
+    (charge !== null && dispute.chargeId === charge.id) ||
+    (converting.paymentIntent !== null && dispute.paymentIntent === converting.paymentIntent);
+  const relevant = disputes.filter(onConverting);
+
+  const ends: number[] = [];
+  if (charge?.fullyRefundedAt != null && charge.fullyRefundedAt - converting.paidAt <= clawbackMs) {
+    ends.push(charge.fullyRefundedAt);
+  }
+  for (const dispute of relevant) if (dispute.status === "lost") ends.push(dispute.statusAt);
+  const clawedBackAt = ends.length > 0 ? Math.min(...ends) : null;
+  const held = clawedBackAt === null && relevant.some((dispute) => !isClosed(dispute.status));
+  return { converting, clawedBackAt, held };
+}
+
+/** Revenue from a referee per currency, in minor units: paid minus refunded. */
+export function revenueByCurrency(payments: readonly PaymentFact[], charges: readonly ChargeFact[]) {
+  const totals: Record<string, { gross: number; refunded: number }> = {};
+  const of = (currency: string) => (totals[currency] ??= { gross: 0, refunded: 0 });
+  for (const payment of payments) of(payment.currency).gross += payment.amount;
+  for (const charge of charges) of(charge.currency).refunded += charge.amountRefunded;
+  return totals;
+}
+
+export interface ExistingReward {
+  id: string;
+  dedupeKey: string;
+  status: RewardStatus;
+  triggerId: string | null;
+}
+
+export type RewardAction =
+  | { kind: "insert"; grant: PlannedGrant; status: RewardStatus }
+  | { kind: "set_status"; id: string; from: RewardStatus; to: RewardStatus }
+  | { kind: "debt"; grant: PlannedGrant }
+  /** An earlier payment turned up: the reward now stems from it. */
+  | { kind: "retarget"; id: string; grant: PlannedGrant };
+
+/**
+ * What to do to the ledger so the conversion rewards match the state: grant
+ * what is missing (already revoked or held if that is the state), hold or
+ * release, revoke, and for a reward already spent, record the debt as a
+ * negative entry: the ledger is never rewritten.
+ */
+export function conversionRewardActions(
+  planned: readonly PlannedGrant[],
+  existing: ReadonlyMap<string, ExistingReward>,
+  state: ConversionState,
+): RewardAction[] {
+  const desired: RewardStatus = state.clawedBackAt !== null ? "revoked" : state.held ? "pending" : "active";
+  const actions: RewardAction[] = [];
+  for (const grant of planned) {
+    const current = existing.get(grant.dedupeKey);
+    if (!current) {
+      actions.push({ kind: "insert", grant, status: desired });
+      continue;
+    }
+    if (current.triggerId !== grant.triggerId && current.status !== "redeemed" && current.status !== "expired") {
+      actions.push({ kind: "retarget", id: current.id, grant });
+    }
+    if (current.status === "redeemed" && desired === "revoked") {
+      const debtKey = `${grant.dedupeKey}:clawback`;
+      if (!existing.has(debtKey)) {
+        actions.push({
+          kind: "debt",
+          grant: {
+            ...grant,
+            amount: -grant.amount,
+            trigger: "clawback",
+            dedupeKey: debtKey,
+            validFrom: state.clawedBackAt ?? grant.validFrom,
+            validUntil: null,
+            condition: { kind: "always" },
+          },
+        });
+      }
+      continue;
+    }
+    if (current.status !== desired && canTransition(current.status, desired)) {
+      actions.push({ kind: "set_status", id: current.id, from: current.status, to: desired });
+    }
+  }
+  return actions;
+}

@@ -1,0 +1,312 @@
+import { and, eq, ne } from "drizzle-orm";
+import type Stripe from "stripe";
+import type { Config } from "../config";
+import { type BatchItem, type Db, runBatch } from "../db/client";
+import { bumpCounterStatements, findReferralByReferee, type ReferralRow } from "../db/queries/referrals";
+import { grantStatement, rewardsByDedupeKeys, setRewardStatusStatement } from "../db/queries/rewards";
+import {
+  customerUser,
+  deferredEvents,
+  deferStatement,
+  disputeUser,
+  dropDeferredStatement,
+  eventProcessed,
+  guardStatements,
+  guardVersions,
+  insertPaymentStatement,
+  mapCustomerStatement,
+  processedStatement,
+  revenueStatement,
+  storedDispute,
+  upsertChargeStatement,
+  upsertDisputeStatement,
+  userFacts,
+} from "../db/queries/stripe";
+import { referrals, rewards } from "../db/schema";
+import {
+  type ChargeFact,
+  conversionRewardActions,
+  conversionState,
+  type DisputeFact,
+  mergeCharge,
+  mergeDispute,
+  type PaymentFact,
+} from "../domain/conversion";
+import { planConversionGrants } from "../domain/rules";
+import { utcDay } from "../domain/visitor";
+import { ApiError } from "../errors";
+import { type EventFacts, eventFacts } from "../stripe/handlers";
+import { idOf, ms } from "../stripe/handlers/fields";
+
+export interface StripeDeps {
+  db: Db;
+  config: Config;
+  /** For dispute lookups; null without STRIPE_SECRET_KEY. */
+  stripe: Stripe | null;
+}
+
+export type Outcome = "duplicate" | "ignored" | "deferred" | "unresolved" | "not_referred" | "applied";
+
+export interface ProcessResult {
+  outcome: Outcome;
+  /** The referrer whose rewards may have changed: their credit may need fulfilling. */
+  referrerId?: string;
+}
+
+interface Plan {
+  versions: Map<string, number>;
+  statements: BatchItem[];
+  result: ProcessResult;
+}
+
+/** Concurrent events on one customer retry this many times before asking Stripe to retry later. */
+const MAX_ATTEMPTS = 8;
+
+/**
+ * Applies one verified Stripe event exactly once: the event id, the facts it
+ * brings and every effect derived from them commit in one D1 batch. A batch
+ * that lost a race with another event on the same subjects rolls back and is
+ * planned again from the newer state.
+ */
+export async function processStripeEvent(deps: StripeDeps, event: Stripe.Event, now: number): Promise<ProcessResult> {
+  const { db } = deps;
+  if (await eventProcessed(db, event.id)) return { outcome: "duplicate" };
+  const facts = eventFacts(event);
+  const apiCharge = facts?.dispute ? await lookUpDisputedCharge(deps, facts.dispute) : undefined;
+
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const plan = facts
+      ? await planEvent(deps, event, facts, apiCharge, now)
+      : { versions: new Map(), statements: [], result: { outcome: "ignored" as const } };
+    try {
+      await runBatch(db, [
+        processedStatement(db, event, now),
+        ...guardStatements(db, plan.versions, event.id),
+        ...plan.statements,
+      ]);
+      return plan.result;
+    } catch (error) {
+      if (await eventProcessed(db, event.id)) return { outcome: "duplicate" };
+      const current = await guardVersions(db, [...plan.versions.keys()]);
+      if ([...plan.versions].some(([subject, version]) => current.get(subject) !== version)) continue;
+      throw error;
+    }
+  }
+  throw new ApiError(503, "busy", "Too many concurrent changes for this customer; Stripe will retry");
+}
+
+/** A dispute names only its charge: fetch that charge when it is not known and the API is available. */
+async function lookUpDisputedCharge(deps: StripeDeps, dispute: DisputeFact): Promise<ChargeFact | undefined> {
+  if (!deps.stripe || (await disputeUser(deps.db, dispute))) return undefined;
+  const charge = await deps.stripe.charges.retrieve(dispute.chargeId);
+  const customerId = idOf(charge.customer);
+  if (!customerId) return undefined;
+  return {
+    id: charge.id,
+    customerId,
+    paymentIntent: idOf(charge.payment_intent),
+    currency: charge.currency,
+    amount: charge.amount,
+    amountRefunded: charge.amount_refunded,
+    fullyRefundedAt: null,
+    createdAt: ms(charge.created),
+  };
+}
+
+async function planEvent(
+  deps: StripeDeps,
+  event: Stripe.Event,
+  facts: EventFacts,
+  apiCharge: ChargeFact | undefined,
+  now: number,
+): Promise<Plan> {
+  const { db } = deps;
+  const customerId = facts.customerId ?? apiCharge?.customerId ?? null;
+  let userId = facts.userId ?? (customerId ? await customerUser(db, customerId) : null);
+  if (!userId && facts.dispute) userId = await disputeUser(db, facts.dispute);
+
+  const charge = facts.charge ?? apiCharge;
+  const subjects = new Set<string>();
+  if (customerId) subjects.add(`customer:${customerId}`);
+  if (userId) subjects.add(`user:${userId}`);
+  for (const id of [charge?.id, facts.dispute?.chargeId]) if (id) subjects.add(`charge:${id}`);
+  for (const pi of [facts.payment?.paymentIntent, charge?.paymentIntent, facts.dispute?.paymentIntent]) {
+    if (pi) subjects.add(`pi:${pi}`);
+  }
+  const versions = await guardVersions(db, [...subjects]);
+  const statements: BatchItem[] = [];
+  const plan = (outcome: Outcome, referrerId?: string): Plan => ({
+    versions,
+    statements,
+    result: { outcome, ...(referrerId ? { referrerId } : {}) },
+  });
+
+  if (facts.userId && customerId) statements.push(mapCustomerStatement(db, customerId, facts.userId, now));
+  if (!userId) {
+    if (facts.dispute) {
+      // Kept without an owner; adopted when the disputed charge or payment shows up.
+      statements.push(
+        upsertDisputeStatement(db, null, mergeDispute(await storedDispute(db, facts.dispute.id), facts.dispute)),
+      );
+      return plan("unresolved");
+    }
+    if (customerId) {
+      // An invoice (or refund) before its checkout: kept, applied when the customer is mapped.
+      statements.push(deferStatement(db, event.id, customerId, JSON.stringify(event), now));
+      return plan("deferred");
+    }
+    return plan("ignored");
+  }
+
+  // Only a checkout maps a customer, so only a checkout releases deferred events.
+  const deferred = facts.userId && customerId ? await deferredEvents(db, customerId) : [];
+  if (deferred.length > 0)
+    statements.push(
+      dropDeferredStatement(
+        db,
+        deferred.map((d) => d.eventId),
+      ),
+    );
+  const referral = await findReferralByReferee(db, userId);
+  if (!referral) return plan("not_referred");
+
+  const incoming = [
+    facts,
+    ...deferred
+      .map((d) => eventFacts(JSON.parse(d.payload) as Stripe.Event))
+      .filter((f): f is EventFacts => f !== null),
+    ...(apiCharge ? [{ customerId: apiCharge.customerId, charge: apiCharge }] : []),
+  ];
+  statements.push(...(await referralStatements(deps, referral, incoming, now)));
+  return plan("applied", referral.referrerId);
+}
+
+/** Stores the new facts and brings the referral, its counters, revenue and rewards in line with all facts. */
+async function referralStatements(
+  deps: StripeDeps,
+  referral: ReferralRow,
+  incoming: EventFacts[],
+  now: number,
+): Promise<BatchItem[]> {
+  const { db, config } = deps;
+  const stored = await userFacts(db, referral.refereeId, {
+    chargeIds: incoming.flatMap((f) => [f.charge?.id, f.dispute?.chargeId]).filter((id): id is string => !!id),
+    paymentIntents: incoming
+      .flatMap((f) => [f.payment?.paymentIntent, f.charge?.paymentIntent, f.dispute?.paymentIntent])
+      .filter((pi): pi is string => !!pi),
+  });
+  const statements: BatchItem[] = [];
+
+  const payments = new Map<string, PaymentFact>(stored.payments.map((p) => [p.id, p]));
+  const charges = new Map<string, ChargeFact>(stored.charges.map((c) => [c.id, c]));
+  const disputes = new Map<string, DisputeFact>(stored.disputes.map((d) => [d.id, d]));
+  const storedCharges = new Map(charges);
+  let canceledAt = referral.canceledAt;
+
+  for (const facts of incoming) {
+    if (facts.payment && !payments.has(facts.payment.id)) {
+      payments.set(facts.payment.id, facts.payment);
+      statements.push(
+        insertPaymentStatement(db, referral.refereeId, facts.payment),
+        revenueStatement(db, utcDay(facts.payment.paidAt), facts.payment.currency, facts.payment.amount, 0),
+      );
+    }
+    if (facts.charge) charges.set(facts.charge.id, mergeCharge(charges.get(facts.charge.id), facts.charge));
+    if (facts.dispute) disputes.set(facts.dispute.id, mergeDispute(disputes.get(facts.dispute.id), facts.dispute));
+    if (facts.canceledAt !== undefined) canceledAt = Math.min(canceledAt ?? facts.canceledAt, facts.canceledAt);
+  }
+  for (const charge of charges.values()) {
+    const before = storedCharges.get(charge.id);
+    if (before && JSON.stringify(before) === JSON.stringify(charge)) continue;
+    statements.push(upsertChargeStatement(db, referral.refereeId, charge));
+    const refundedMore = charge.amountRefunded - (before?.amountRefunded ?? 0);
+    if (refundedMore > 0)
+      statements.push(revenueStatement(db, utcDay(charge.createdAt), charge.currency, 0, refundedMore));
+  }
+  for (const dispute of disputes.values()) statements.push(upsertDisputeStatement(db, referral.refereeId, dispute));
+
+  const state = conversionState(
+    [...payments.values()],
+    [...charges.values()],
+    [...disputes.values()],
+    config.clawbackMs,
+  );
+  const converting = state.converting;
+
+  // The referral row and the conversion counters.
+  const next = {
+    status: converting ? ("converted" as const) : referral.status,
+    convertedAt: converting?.paidAt ?? null,
+    conversionPaymentId: converting?.id ?? null,
+    clawedBackAt: state.clawedBackAt,
+    canceledAt,
+  };
+  if (
+    next.status !== referral.status ||
+    next.convertedAt !== referral.convertedAt ||
+    next.conversionPaymentId !== referral.conversionPaymentId ||
+    next.clawedBackAt !== referral.clawedBackAt ||
+    next.canceledAt !== referral.canceledAt
+  ) {
+    statements.push(db.update(referrals).set(next).where(eq(referrals.id, referral.id)));
+  }
+  if (converting && referral.convertedAt === null) {
+    statements.push(...bumpCounterStatements(db, referral.code, utcDay(converting.paidAt), "conversions"));
+  } else if (
+    converting &&
+    referral.convertedAt !== null &&
+    utcDay(referral.convertedAt) !== utcDay(converting.paidAt)
+  ) {
+    // An earlier payment arrived late: the conversion moves to its day.
+    statements.push(
+      ...bumpCounterStatements(db, referral.code, utcDay(referral.convertedAt), "conversions", {
+        delta: -1,
+        total: false,
+      }),
+      ...bumpCounterStatements(db, referral.code, utcDay(converting.paidAt), "conversions", { total: false }),
+    );
+  }
+
+  // The conversion rewards.
+  if (!converting) return statements;
+  const planned = planConversionGrants(config.rules, {
+    referralId: referral.id,
+    referrerId: referral.referrerId,
+    refereeId: referral.refereeId,
+    triggerId: converting.id,
+    at: converting.paidAt,
+  });
+  const existing = await rewardsByDedupeKeys(
+    db,
+    planned.flatMap((grant) => [grant.dedupeKey, `${grant.dedupeKey}:clawback`]),
+  );
+  const actions = conversionRewardActions(planned, new Map(existing.map((row) => [row.dedupeKey, row])), state);
+  for (const action of actions) {
+    switch (action.kind) {
+      case "insert":
+        statements.push(grantStatement(db, action.grant, now, action.status));
+        break;
+      case "debt":
+        statements.push(grantStatement(db, action.grant, now));
+        break;
+      case "set_status":
+        statements.push(setRewardStatusStatement(db, action.id, action.from, action.to, now));
+        break;
+      case "retarget":
+        statements.push(
+          db
+            .update(rewards)
+            .set({
+              triggerId: action.grant.triggerId,
+              amount: action.grant.amount,
+              validFrom: action.grant.validFrom,
+              validUntil: action.grant.validUntil,
+              updatedAt: now,
+            })
+            .where(and(eq(rewards.id, action.id), ne(rewards.status, "redeemed"))),
+        );
+        break;
+    }
+  }
+  return statements;
+}

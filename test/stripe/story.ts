@@ -1,0 +1,193 @@
+import { env } from "cloudflare:workers";
+import { attribute, clickForToken, createCode } from "../helpers";
+import {
+  chargeRefunded,
+  checkoutCompleted,
+  disputeEvent,
+  invoicePaid,
+  newChargeId,
+  newCustomerId,
+  newDisputeId,
+  type StripeEventShape,
+} from "./fixtures";
+
+const DAY = 86_400_000;
+let stories = 0;
+
+export interface Story {
+  name: string;
+  base: number;
+  code: string;
+  referrerId: string;
+  refereeId: string;
+  /** Ids minted for this story, mapped to stable labels for comparing stories. */
+  labels: Map<string, string>;
+  events: StripeEventShape[];
+}
+
+/** A referrer, a click, an attributed referee: everything before the money. */
+async function referred(name: string) {
+  const n = ++stories;
+  const referrerId = `${name}-referrer-${n}`;
+  const refereeId = `${name}-referee-${n}`;
+  const code = await createCode(referrerId, name.slice(0, 4));
+  const token = await clickForToken(code, { ip: `100.64.${n % 250}.1` });
+  await attribute({ refereeId, token });
+  // Each story lives in its own (future) year, so its daily aggregates can be read apart from other tests.
+  return { n, referrerId, refereeId, code, base: Date.UTC(2100 + n, 2, 10, 9) };
+}
+
+/**
+ * Story "refund": checkout, first invoice (the conversion), a renewal a month
+ * later, a full refund of the first charge inside the clawback window, and a
+ * partial refund of the renewal.
+ */
+export async function refundStory(): Promise<Story> {
+  const { referrerId, refereeId, code, base } = await referred("refund");
+  const customer = newCustomerId();
+  const [first, renewal] = [`in_first_${customer}`, `in_renewal_${customer}`];
+  const [firstCharge, renewalCharge] = [newChargeId(), newChargeId()];
+  return {
+    name: "refund",
+    base,
+    code,
+    referrerId,
+    refereeId,
+    labels: new Map([
+      [customer, "customer"],
+      [first, "first-invoice"],
+      [renewal, "renewal-invoice"],
+      [firstCharge, "first-charge"],
+      [renewalCharge, "renewal-charge"],
+    ]),
+    events: [
+      checkoutCompleted({ userId: refereeId, customer, at: base }),
+      invoicePaid({ customer, at: base + 60_000, id: first }),
+      invoicePaid({ customer, at: base + 31 * DAY, id: renewal, billingReason: "subscription_cycle" }),
+      chargeRefunded({
+        customer,
+        chargeId: firstCharge,
+        chargedAt: base + 61_000,
+        at: base + 10 * DAY,
+        amountRefunded: 2900,
+      }),
+      chargeRefunded({
+        customer,
+        chargeId: renewalCharge,
+        chargedAt: base + 31 * DAY + 1_000,
+        at: base + 33 * DAY,
+        amountRefunded: 500,
+      }),
+    ],
+  };
+}
+
+/**
+ * Story "dispute": checkout, the converting invoice, a small partial refund
+ * of its charge, then a dispute on that charge that opens and is lost.
+ */
+export async function disputeStory(): Promise<Story> {
+  const { referrerId, refereeId, code, base } = await referred("dispute");
+  const customer = newCustomerId();
+  const invoice = `in_${customer}`;
+  const charge = newChargeId();
+  const dispute = newDisputeId();
+  return {
+    name: "dispute",
+    base,
+    code,
+    referrerId,
+    refereeId,
+    labels: new Map([
+      [customer, "customer"],
+      [invoice, "invoice"],
+      [charge, "charge"],
+      [dispute, "dispute"],
+    ]),
+    events: [
+      checkoutCompleted({ userId: refereeId, customer, at: base }),
+      invoicePaid({ customer, at: base + 60_000, id: invoice }),
+      chargeRefunded({ customer, chargeId: charge, chargedAt: base + 61_000, at: base + 2 * DAY, amountRefunded: 100 }),
+      disputeEvent("charge.dispute.created", {
+        disputeId: dispute,
+        chargeId: charge,
+        status: "needs_response",
+        at: base + 5 * DAY,
+      }),
+      disputeEvent("charge.dispute.closed", {
+        disputeId: dispute,
+        chargeId: charge,
+        status: "lost",
+        at: base + 40 * DAY,
+      }),
+    ],
+  };
+}
+
+/**
+ * Everything the story changed, with its ids replaced by labels and its times
+ * made relative to its start: two runs of a story compare equal exactly when
+ * they ended in the same state.
+ */
+export async function snapshot(story: Story) {
+  const label = (value: unknown) => (typeof value === "string" ? (story.labels.get(value) ?? value) : value);
+  const rel = (value: unknown) => (typeof value === "number" ? value - story.base : value);
+  const year = new Date(story.base).getUTCFullYear();
+  // Days as "day N of the story", so stories in different years compare.
+  const relDay = <T extends Record<string, unknown>>(row: T) => ({
+    ...row,
+    day: Math.round(
+      (Date.parse(String(row.day)) - Date.parse(new Date(story.base).toISOString().slice(0, 10))) / 86_400_000,
+    ),
+  });
+  const all = async (query: string, ...params: unknown[]) =>
+    (
+      await env.DB.prepare(query)
+        .bind(...params)
+        .all<Record<string, unknown>>()
+    ).results;
+
+  const [referral] = await all(
+    "SELECT id, status, converted_at, conversion_payment_id, clawed_back_at, canceled_at FROM referrals WHERE referee_id = ?",
+    story.refereeId,
+  );
+  const rewards = await all(
+    `SELECT user_id = ? AS to_referrer, rule, type, amount, currency, status, "trigger", trigger_id, valid_from, valid_until
+     FROM rewards WHERE referral_id = ? AND "trigger" IN ('conversion', 'clawback') ORDER BY rule, "trigger", amount`,
+    story.referrerId,
+    referral?.id,
+  );
+  return {
+    referral: {
+      status: referral?.status,
+      convertedAt: rel(referral?.converted_at),
+      conversionPayment: label(referral?.conversion_payment_id),
+      clawedBackAt: rel(referral?.clawed_back_at),
+      canceledAt: rel(referral?.canceled_at),
+    },
+    rewards: rewards.map((r) => ({
+      ...r,
+      trigger_id: label(r.trigger_id),
+      valid_from: rel(r.valid_from),
+      valid_until: rel(r.valid_until),
+    })),
+    counters: await all("SELECT signups, conversions FROM referral_codes WHERE code = ?", story.code),
+    conversionsByDay: (
+      await all("SELECT day, conversions FROM code_daily WHERE code = ? AND conversions != 0 ORDER BY day", story.code)
+    ).map(relDay),
+    revenue: (
+      await all(
+        "SELECT day, currency, gross, refunded FROM revenue_daily WHERE day LIKE ? ORDER BY day, currency",
+        `${year}-%`,
+      )
+    ).map(relDay),
+    deferred: await all(
+      "SELECT count(*) AS n FROM stripe_deferred_events WHERE customer_id IN (SELECT customer_id FROM stripe_customers WHERE user_id = ?)",
+      story.refereeId,
+    ),
+    unownedDisputes: await all(
+      "SELECT count(*) AS n FROM stripe_disputes WHERE user_id IS NULL AND charge_id IN (SELECT id FROM stripe_charges WHERE user_id = ?)",
+      story.refereeId,
+    ),
+  };
+}
