@@ -36,7 +36,7 @@ import { planConversionGrants } from "../domain/rules";
 import { utcDay } from "../domain/visitor";
 import { ApiError } from "../errors";
 import { type EventFacts, eventFacts } from "../stripe/handlers";
-import { idOf, ms } from "../stripe/handlers/fields";
+import { chargeFact } from "../stripe/handlers/charge-refunded";
 
 export interface StripeDeps {
   db: Db;
@@ -98,19 +98,7 @@ export async function processStripeEvent(deps: StripeDeps, event: Stripe.Event, 
 /** A dispute names only its charge: fetch that charge when it is not known and the API is available. */
 async function lookUpDisputedCharge(deps: StripeDeps, dispute: DisputeFact): Promise<ChargeFact | undefined> {
   if (!deps.stripe || (await disputeUser(deps.db, dispute))) return undefined;
-  const charge = await deps.stripe.charges.retrieve(dispute.chargeId);
-  const customerId = idOf(charge.customer);
-  if (!customerId) return undefined;
-  return {
-    id: charge.id,
-    customerId,
-    paymentIntent: idOf(charge.payment_intent),
-    currency: charge.currency,
-    amount: charge.amount,
-    amountRefunded: charge.amount_refunded,
-    fullyRefundedAt: null,
-    createdAt: ms(charge.created),
-  };
+  return chargeFact(await deps.stripe.charges.retrieve(dispute.chargeId), null) ?? undefined;
 }
 
 async function planEvent(

@@ -101,18 +101,16 @@ export async function disputeUser(db: Db, dispute: DisputeFact): Promise<string 
   return payment?.userId ?? null;
 }
 
+const disputeColumns = {
+  id: stripeDisputes.id,
+  chargeId: stripeDisputes.chargeId,
+  paymentIntent: stripeDisputes.paymentIntent,
+  status: stripeDisputes.status,
+  statusAt: stripeDisputes.statusAt,
+};
+
 export async function storedDispute(db: Db, id: string): Promise<DisputeFact | undefined> {
-  return db
-    .select({
-      id: stripeDisputes.id,
-      chargeId: stripeDisputes.chargeId,
-      paymentIntent: stripeDisputes.paymentIntent,
-      status: stripeDisputes.status,
-      statusAt: stripeDisputes.statusAt,
-    })
-    .from(stripeDisputes)
-    .where(eq(stripeDisputes.id, id))
-    .get();
+  return db.select(disputeColumns).from(stripeDisputes).where(eq(stripeDisputes.id, id)).get();
 }
 
 export interface UserFacts {
@@ -164,13 +162,7 @@ export async function userFacts(
     ...(intents.length > 0 ? [inArray(stripeDisputes.paymentIntent, intents)] : []),
   ];
   const disputes = await db
-    .select({
-      id: stripeDisputes.id,
-      chargeId: stripeDisputes.chargeId,
-      paymentIntent: stripeDisputes.paymentIntent,
-      status: stripeDisputes.status,
-      statusAt: stripeDisputes.statusAt,
-    })
+    .select(disputeColumns)
     .from(stripeDisputes)
     .where(
       or(
