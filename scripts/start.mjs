@@ -50,12 +50,20 @@ try {
   if (!res.ok) throw new Error(`seeding the demo code failed: ${res.status} ${await res.text()}`);
   const demo = await res.json();
   const link = `${BASE}/r/${demo.code}`;
+  const widget = await fetch(`${BASE}/api/widget-tokens`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ userId: "demo-user" }),
+  });
+  const { token } = widget.ok ? await widget.json() : { token: undefined };
   console.log(`
 ────────────────────────────────────────────────────────────────
  Referral service running at ${BASE}
  Demo user:   demo-user (${res.status === 201 ? "created" : "already there"})
  Share link:  ${link}
  API key:     ${apiKey}
+ Widget:      ${token ? `${BASE}/widgets/v1/embed?token=${token}` : "(no widget token: check WIDGET_KEYS in .dev.vars)"}
+ API docs:    ${BASE}/docs
 
  Try it:
    curl -i -A "Mozilla/5.0" ${link}

@@ -1,7 +1,9 @@
+import { createRoute, z } from "@hono/zod-openapi";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ConfigError, getConfig } from "./config";
 import { createDb } from "./db/client";
+import { DocsPage } from "./docs/docs-page";
 import { ApiError, type ErrorBody } from "./errors";
 import { requireApiKey } from "./middleware/api-key";
 import { createRouter } from "./openapi";
@@ -10,7 +12,9 @@ import { codes } from "./routes/codes";
 import { health } from "./routes/health";
 import { redirect } from "./routes/redirect";
 import { rewards } from "./routes/rewards";
+import { stats } from "./routes/stats";
 import { webhooks } from "./routes/webhooks";
+import { widgets } from "./routes/widgets";
 
 const HTTP_ERROR_CODES: Record<number, string> = {
   400: "invalid_request",
@@ -35,7 +39,16 @@ app.use("/api/*", requireApiKey, async (c, next) => {
   await next();
 });
 
-app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", { type: "http", scheme: "bearer" });
+app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", {
+  type: "http",
+  scheme: "bearer",
+  description: "An API key from API_KEYS: for the host product's backend only",
+});
+app.openAPIRegistry.registerComponent("securitySchemes", "WidgetToken", {
+  type: "http",
+  scheme: "bearer",
+  description: "A widget token from POST /api/widget-tokens: one user's browser, for an hour",
+});
 
 const routes = app
   .route("/", health)
@@ -43,7 +56,57 @@ const routes = app
   .route("/", codes)
   .route("/", attributions)
   .route("/", rewards)
-  .route("/", webhooks);
+  .route("/", webhooks)
+  .route("/", stats)
+  .route("/", widgets);
+
+const DOCUMENT_INFO = {
+  title: "referral-edge",
+  version: "1.0.0",
+  description:
+    "Share links that count and attribute, signups rewarded from a ledger, Stripe conversions and clawbacks, and stats for dashboards.",
+};
+
+/** The OpenAPI 3.1 document of every route above, served by the app itself. */
+function openApiDocument(origin: string) {
+  return app.getOpenAPI31Document({ openapi: "3.1.0", info: DOCUMENT_INFO, servers: [{ url: origin }] });
+}
+
+app.openapi(
+  createRoute({
+    method: "get",
+    path: "/openapi.json",
+    tags: ["docs"],
+    summary: "This API as an OpenAPI 3.1 document",
+    responses: {
+      200: {
+        description: "The document",
+        content: { "application/json": { schema: z.record(z.string(), z.unknown()) } },
+      },
+    },
+  }),
+  (c) => c.json(openApiDocument(new URL(c.req.url).origin) as unknown as Record<string, unknown>, 200),
+);
+app.openapi(
+  createRoute({
+    method: "get",
+    path: "/docs",
+    tags: ["docs"],
+    summary: "This API as a readable page",
+    responses: { 200: { description: "The page", content: { "text/html": { schema: z.string() } } } },
+  }),
+  (c) => {
+    const nonce = crypto.randomUUID().replace(/-/g, "");
+    c.header(
+      "Content-Security-Policy",
+      `default-src 'none'; style-src 'nonce-${nonce}'; base-uri 'none'; frame-ancestors 'none'`,
+    );
+    c.header("X-Content-Type-Options", "nosniff");
+    c.header("Referrer-Policy", "no-referrer");
+    const document = openApiDocument(new URL(c.req.url).origin) as unknown as Record<string, unknown>;
+    return c.html(DocsPage({ document, nonce }) as string, 200);
+  },
+);
 
 app.notFound((c) =>
   c.json<ErrorBody>({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404),

@@ -26,6 +26,25 @@ const positiveInt = (fallback: number, max: number) =>
     .transform(Number)
     .pipe(z.number({ message: "must be a whole number" }).int().min(1).max(max));
 
+/** `kid:secret,…` with distinct kids: the first signs, all verify. */
+const signingKeys = z
+  .string({ message: "is required" })
+  .transform(list)
+  .pipe(
+    z
+      .array(
+        z.string().regex(/^[A-Za-z0-9_-]{1,16}:.{16,}$/, "each entry is kid:secret, the secret at least 16 characters"),
+      )
+      .min(1, "needs at least one key"),
+  )
+  .transform((entries) =>
+    entries.map((entry): SigningKey => {
+      const at = entry.indexOf(":");
+      return { kid: entry.slice(0, at), secret: entry.slice(at + 1) };
+    }),
+  )
+  .refine((keys) => new Set(keys.map((key) => key.kid)).size === keys.length, "needs distinct kids");
+
 const configSchema = z.object({
   SIGNUP_URL: z.url({ message: "must be an absolute http(s) URL" }),
   CODE_PREFIX: optionalText
@@ -42,30 +61,16 @@ const configSchema = z.object({
     .string({ message: "is required" })
     .transform(list)
     .pipe(z.array(z.string().min(16, "each key needs at least 16 characters")).min(1, "needs at least one key")),
-  ATTRIBUTION_KEYS: z
-    .string({ message: "is required" })
-    .transform(list)
-    .pipe(
-      z
-        .array(
-          z
-            .string()
-            .regex(/^[A-Za-z0-9_-]{1,16}:.{16,}$/, "each entry is kid:secret, the secret at least 16 characters"),
-        )
-        .min(1, "needs at least one key"),
-    )
-    .transform((entries) =>
-      entries.map((entry): SigningKey => {
-        const at = entry.indexOf(":");
-        return { kid: entry.slice(0, at), secret: entry.slice(at + 1) };
-      }),
-    ),
+  ATTRIBUTION_KEYS: signingKeys,
   VISITOR_SALT: z.string({ message: "is required" }).min(16, "needs at least 16 characters"),
   REWARD_RULES: optionalText,
   STRIPE_WEBHOOK_SECRETS: optionalText.transform((value) => (value ? list(value) : [])),
   STRIPE_SECRET_KEY: optionalText,
   STRIPE_API_BASE: optionalText.pipe(z.url().optional()),
   CLAWBACK_DAYS: positiveInt(30, 3650),
+  WIDGET_KEYS: signingKeys,
+  WIDGET_TOKEN_TTL_S: positiveInt(3600, 86_400),
+  WIDGET_ORIGINS: optionalText.transform((value) => (value ? list(value) : [])).pipe(z.array(z.url())),
 });
 
 /** The service's settings, parsed once per isolate from the Worker's bindings. */
@@ -91,6 +96,11 @@ export interface Config {
   /** Where the Stripe SDK sends API calls; only tests and local stubs change it. */
   stripeApiBase: string | undefined;
   clawbackMs: number;
+  /** Widget token keys: the first signs, all verify. */
+  widgetKeys: SigningKey[];
+  widgetTokenTtlMs: number;
+  /** Browser origins allowed to call the widget API (CORS) and to frame the embed page. */
+  widgetOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -112,10 +122,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
   }
   const v = parsed.data;
   const [signingKey] = v.ATTRIBUTION_KEYS;
-  const kids = new Set(v.ATTRIBUTION_KEYS.map((key) => key.kid));
-  if (!signingKey || kids.size !== v.ATTRIBUTION_KEYS.length) {
-    throw new ConfigError("Invalid configuration: ATTRIBUTION_KEYS needs distinct kids");
-  }
+  if (!signingKey) throw new ConfigError("Invalid configuration: ATTRIBUTION_KEYS needs at least one key");
   return {
     rules: parseRewardRules(v.REWARD_RULES),
     signupUrl: v.SIGNUP_URL,
@@ -133,6 +140,9 @@ export function parseConfig(env: Record<string, unknown>): Config {
     stripeSecretKey: v.STRIPE_SECRET_KEY,
     stripeApiBase: v.STRIPE_API_BASE,
     clawbackMs: v.CLAWBACK_DAYS * DAY_MS,
+    widgetKeys: v.WIDGET_KEYS,
+    widgetTokenTtlMs: v.WIDGET_TOKEN_TTL_S * 1000,
+    widgetOrigins: v.WIDGET_ORIGINS.map((origin) => new URL(origin).origin),
   };
 }
 

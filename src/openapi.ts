@@ -22,8 +22,8 @@ export const errorResponse = (description: string) => ({
  * A router whose validation failures leave as the error envelope, naming the
  * first offending field. Every route file builds on this.
  */
-export function createRouter() {
-  return new OpenAPIHono<AppEnv>({
+export function createRouter<E extends AppEnv = AppEnv>() {
+  return new OpenAPIHono<E>({
     defaultHook: (result) => {
       if (result.success) return;
       const issue = result.error.issues[0];

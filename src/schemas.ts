@@ -1,5 +1,45 @@
 import { z } from "@hono/zod-openapi";
 
+/** Examples shown in the docs; a test checks each one against its schema. */
+export const examples = {
+  reward: {
+    id: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01",
+    userId: "user_123",
+    referralId: "0c9e6f4a-1b2d-4e3f-8a9b-7c6d5e4f3a21",
+    type: "extra_messages",
+    amount: 10,
+    currency: null,
+    feature: null,
+    status: "active",
+    rule: "referrer-signup-messages",
+    trigger: "signup",
+    triggerId: "0c9e6f4a-1b2d-4e3f-8a9b-7c6d5e4f3a21",
+    validFrom: "2026-11-24T10:00:00.000Z",
+    validUntil: "2026-12-24T10:00:00.000Z",
+    createdAt: "2026-11-24T10:00:00.000Z",
+    redeemedAt: null,
+  },
+  referral: {
+    id: "0c9e6f4a-1b2d-4e3f-8a9b-7c6d5e4f3a21",
+    code: "DEVO-ALEX1234",
+    referrerId: "user_123",
+    refereeId: "user_456",
+    clickId: "3abc2c51-c34b-4257-a938-64087e5e13da",
+    source: "cookie",
+    status: "signed_up",
+    referrerRewarded: true,
+    signedUpAt: "2026-11-24T10:00:00.000Z",
+    convertedAt: null,
+  },
+  entitlements: {
+    extraMessages: 10,
+    extraRequests: 5,
+    creditCents: 1000,
+    features: [{ feature: "pro", until: "2026-12-01T10:00:00.000Z" }],
+    quantities: { extra_messages: 10, extra_requests: 5 },
+  },
+} as const;
+
 /** Response schemas shared by several routes. */
 
 export const RewardSchema = z
@@ -20,7 +60,7 @@ export const RewardSchema = z
     createdAt: z.string(),
     redeemedAt: z.string().nullable(),
   })
-  .openapi("Reward");
+  .openapi("Reward", { example: examples.reward });
 
 export const ReferralSchema = z
   .object({
@@ -35,7 +75,7 @@ export const ReferralSchema = z
     signedUpAt: z.string(),
     convertedAt: z.string().nullable(),
   })
-  .openapi("Referral");
+  .openapi("Referral", { example: examples.referral });
 
 export const EntitlementsSchema = z
   .object({
@@ -45,7 +85,7 @@ export const EntitlementsSchema = z
     features: z.array(z.object({ feature: z.string(), until: z.string().nullable() })),
     quantities: z.record(z.string(), z.number().int()),
   })
-  .openapi("Entitlements");
+  .openapi("Entitlements", { example: examples.entitlements });
 
 export const UserIdParam = z.object({
   userId: z.string().min(1).max(128).openapi({ example: "user_123" }),

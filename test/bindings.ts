@@ -12,4 +12,7 @@ export const testBindings = {
   VISITOR_SALT: "test-visitor-salt-0123456789",
   STRIPE_WEBHOOK_SECRETS: "whsec_test_current_000000000000,whsec_test_previous_00000000000",
   CLAWBACK_DAYS: "30",
+  WIDGET_KEYS: "w2:test-widget-secret-new-00000,w1:test-widget-secret-old-00000",
+  WIDGET_TOKEN_TTL_S: "3600",
+  WIDGET_ORIGINS: "https://dashboard.example.com,http://127.0.0.1:8788",
 };

@@ -88,3 +88,15 @@ export async function attribute(body: Record<string, unknown>): Promise<{ status
   const res = await api("/api/attributions", { body });
   return { status: res.status, body: (await res.json()) as Json };
 }
+
+/** A widget token for a user, from the API as the host backend would get it. */
+export async function widgetToken(userId: string): Promise<string> {
+  const res = await api("/api/widget-tokens", { body: { userId } });
+  if (res.status !== 201) throw new Error(`widget token: ${res.status}`);
+  return ((await res.json()) as { token: string }).token;
+}
+
+/** A widget API call as a dashboard in a browser makes it. */
+export function widgetCall(path: string, token: string | null, headers: Record<string, string> = {}) {
+  return call(path, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
+}

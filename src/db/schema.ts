@@ -1,3 +1,4 @@
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 /**
@@ -28,7 +29,8 @@ export const referralCodes = sqliteTable(
   },
   (t) => [
     uniqueIndex("referral_codes_user_id_unique").on(t.userId),
-    index("referral_codes_ranking_idx").on(t.signups, t.conversions),
+    // The leaderboard's order exactly, so a top-N read walks the index and stops.
+    index("referral_codes_leaderboard_idx").on(sql`${t.signups} DESC`, sql`${t.conversions} DESC`, t.createdAt),
   ],
 );
 
@@ -187,9 +189,28 @@ export const rewards = sqliteTable(
   (t) => [
     uniqueIndex("rewards_dedupe_key_unique").on(t.dedupeKey),
     index("rewards_user_idx").on(t.userId, t.createdAt, t.id),
+    index("rewards_user_status_idx").on(t.userId, t.status),
     index("rewards_expiry_idx").on(t.status, t.validUntil),
     index("rewards_referral_idx").on(t.referralId),
   ],
+);
+
+/**
+ * Reward activity per day and type, kept by SQLite triggers on `rewards`
+ * (migration 0004): whatever code path grants or moves an entry, the counts
+ * follow in the same statement. Debt entries (negative amounts) are not counted.
+ */
+export const rewardDaily = sqliteTable(
+  "reward_daily",
+  {
+    day: text("day").notNull(),
+    type: text("type").notNull(),
+    granted: integer("granted").notNull().default(0),
+    redeemed: integer("redeemed").notNull().default(0),
+    expired: integer("expired").notNull().default(0),
+    revoked: integer("revoked").notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.day, t.type] })],
 );
 
 /** Stripe events whose effects were applied; inserted in the same batch as the effects. */

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ReferralRow } from "../db/queries/referrals";
 import { createRouter, errorResponse } from "../openapi";
-import { ReferralSchema, RewardSchema } from "../schemas";
+import { examples, ReferralSchema, RewardSchema } from "../schemas";
 import { attribute } from "../services/attributions";
 import { rewardJson } from "../services/rewards";
 
@@ -28,7 +28,14 @@ const AttributionBody = z
     email: z.email().max(254).optional().openapi({ example: "sam@example.com" }),
     referrerEmail: z.email().max(254).optional().openapi({ example: "alex@example.com" }),
   })
-  .openapi("Attribution");
+  .openapi("Attribution", {
+    example: {
+      refereeId: "user_456",
+      token: "eyJ2IjoxLCJjIjoiREVWTy1BTEVYMTIzNCJ9.kmhLaP7U1Mh9",
+      code: "DEVO-ALEX1234",
+      email: "sam@example.com",
+    },
+  });
 
 const AttributionResponse = z
   .object({
@@ -36,7 +43,9 @@ const AttributionResponse = z
     rewards: z.array(RewardSchema),
     tokenStatus: z.enum(["valid", "missing", "malformed", "unknown_key", "tampered", "expired"]),
   })
-  .openapi("AttributionResult");
+  .openapi("AttributionResult", {
+    example: { referral: examples.referral, rewards: [examples.reward], tokenStatus: "valid" },
+  });
 
 const attributeRoute = createRoute({
   method: "post",

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { setDisplayName } from "../db/queries/codes";
 import { parseCode } from "../domain/codes";
 import { ApiError } from "../errors";
 import { createRouter, errorResponse } from "../openapi";
@@ -11,7 +12,14 @@ const CodeSchema = z
     shareUrl: z.string().openapi({ example: "https://refer.example.com/r/DEVO-ALEX1234" }),
     createdAt: z.string().openapi({ example: "2026-11-24T10:00:00.000Z" }),
   })
-  .openapi("ReferralCode");
+  .openapi("ReferralCode", {
+    example: {
+      code: "DEVO-ALEX1234",
+      userId: "user_123",
+      shareUrl: "https://refer.example.com/r/DEVO-ALEX1234",
+      createdAt: "2026-11-24T10:00:00.000Z",
+    },
+  });
 
 const StatsSchema = z
   .object({
@@ -21,7 +29,7 @@ const StatsSchema = z
     signups: z.number().int(),
     conversions: z.number().int(),
   })
-  .openapi("CodeStats");
+  .openapi("CodeStats", { example: { clicks: 120, uniqueClicks: 87, botClicks: 14, signups: 9, conversions: 3 } });
 
 const CreateCodeBody = z
   .object({
@@ -44,7 +52,7 @@ const CreateCodeBody = z
       .optional()
       .openapi({ example: "alex@example.com", description: "Only a keyed hash is kept, to refuse self-referrals" }),
   })
-  .openapi("CreateCode");
+  .openapi("CreateCode", { example: { userId: "user_123", name: "Alex", displayName: "Alex P." } });
 
 const createCodeRoute = createRoute({
   method: "post",
@@ -79,6 +87,44 @@ const getCodeRoute = createRoute({
   },
 });
 
+const updateCodeRoute = createRoute({
+  method: "patch",
+  path: "/api/codes/{code}",
+  tags: ["codes"],
+  summary: "Opt in to (or out of) the leaderboard with a display name",
+  security: [{ ApiKey: [] }],
+  request: {
+    params: z.object({ code: z.string().openapi({ example: "DEVO-ALEX1234" }) }),
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z
+            .object({
+              displayName: z
+                .string()
+                .trim()
+                .min(1)
+                .max(40)
+                .nullable()
+                .openapi({ description: "null masks the user again" }),
+            })
+            .openapi("UpdateCode", { example: { displayName: "Alex P." } }),
+        },
+      },
+    },
+  },
+  responses: {
+    200: {
+      description: "The code",
+      content: { "application/json": { schema: CodeSchema.extend({ displayName: z.string().nullable() }) } },
+    },
+    400: errorResponse("Invalid body or code"),
+    401: errorResponse("Missing or wrong API key"),
+    404: errorResponse("No such code"),
+  },
+});
+
 export const codes = createRouter()
   .openapi(createCodeRoute, async (c) => {
     const input = c.req.valid("json");
@@ -95,6 +141,22 @@ export const codes = createRouter()
         createdAt: new Date(row.createdAt).toISOString(),
       },
       created ? 201 : 200,
+    );
+  })
+  .openapi(updateCodeRoute, async (c) => {
+    const code = parseCode(c.req.valid("param").code);
+    if (!code) throw new ApiError(400, "invalid_request", "code: not a referral code", "code");
+    const row = await setDisplayName(c.var.db, code, c.req.valid("json").displayName);
+    if (!row) throw new ApiError(404, "code_not_found", `No referral code ${code}`);
+    return c.json(
+      {
+        code: row.code,
+        userId: row.userId,
+        displayName: row.displayName,
+        shareUrl: shareUrl(c.var.config, new URL(c.req.url).origin, row.code),
+        createdAt: new Date(row.createdAt).toISOString(),
+      },
+      200,
     );
   })
   .openapi(getCodeRoute, async (c) => {

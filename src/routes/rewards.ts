@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter, errorResponse } from "../openapi";
-import { EntitlementsSchema, RewardSchema, UserIdParam } from "../schemas";
+import { EntitlementsSchema, examples, RewardSchema, UserIdParam } from "../schemas";
 import { entitlementsOf, redeem, rewardJson, rewardPage } from "../services/rewards";
 
 const listRoute = createRoute({
@@ -21,7 +21,9 @@ const listRoute = createRoute({
       description: "One page of entries",
       content: {
         "application/json": {
-          schema: z.object({ rewards: z.array(RewardSchema), nextCursor: z.string().nullable() }).openapi("RewardPage"),
+          schema: z
+            .object({ rewards: z.array(RewardSchema), nextCursor: z.string().nullable() })
+            .openapi("RewardPage", { example: { rewards: [examples.reward], nextCursor: "MTc2NDAwMDAwMDAwMDo1YjFm" } }),
         },
       },
     },

@@ -21,3 +21,8 @@ export async function insertCode(db: Db, row: typeof referralCodes.$inferInsert)
   const [created] = await db.insert(referralCodes).values(row).onConflictDoNothing().returning();
   return created;
 }
+
+export async function setDisplayName(db: Db, code: string, displayName: string | null) {
+  const [row] = await db.update(referralCodes).set({ displayName }).where(eq(referralCodes.code, code)).returning();
+  return row;
+}

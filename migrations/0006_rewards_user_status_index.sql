@@ -1,0 +1,1 @@
+CREATE INDEX `rewards_user_status_idx` ON `rewards` (`user_id`,`status`);

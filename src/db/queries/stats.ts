@@ -1,0 +1,114 @@
+import { and, asc, count, desc, eq, gt, gte, lte, or, sql, sum } from "drizzle-orm";
+import type { Db } from "../client";
+import { codeDaily, programDaily, referralCodes, revenueDaily, rewardDaily, rewards } from "../schema";
+
+/**
+ * Reads for dashboards and operators. Every one reads counters or daily
+ * aggregates by key or index range, never the click log, so its cost does not
+ * grow with the number of clicks.
+ */
+
+const total = (column: Parameters<typeof sum>[0]) => sql<number>`coalesce(${sum(column)}, 0)`.mapWith(Number);
+
+/** Program totals over an inclusive range of UTC days: one aggregate row per day. */
+export async function programTotals(db: Db, from: string, to: string) {
+  const inRange = and(gte(programDaily.day, from), lte(programDaily.day, to));
+  const [traffic] = await db
+    .select({
+      clicks: total(programDaily.clicks),
+      uniqueClicks: total(programDaily.uniqueClicks),
+      botClicks: total(programDaily.botClicks),
+      signups: total(programDaily.signups),
+      conversions: total(programDaily.conversions),
+    })
+    .from(programDaily)
+    .where(inRange);
+  const [rewardTotals] = await db
+    .select({
+      granted: total(rewardDaily.granted),
+      redeemed: total(rewardDaily.redeemed),
+      expired: total(rewardDaily.expired),
+      revoked: total(rewardDaily.revoked),
+    })
+    .from(rewardDaily)
+    .where(and(gte(rewardDaily.day, from), lte(rewardDaily.day, to)));
+  const revenue = await db
+    .select({
+      currency: revenueDaily.currency,
+      gross: total(revenueDaily.gross),
+      refunded: total(revenueDaily.refunded),
+    })
+    .from(revenueDaily)
+    .where(and(gte(revenueDaily.day, from), lte(revenueDaily.day, to)))
+    .groupBy(revenueDaily.currency)
+    .orderBy(revenueDaily.currency);
+  return {
+    traffic: traffic ?? { clicks: 0, uniqueClicks: 0, botClicks: 0, signups: 0, conversions: 0 },
+    rewards: rewardTotals ?? { granted: 0, redeemed: 0, expired: 0, revoked: 0 },
+    revenue,
+  };
+}
+
+/** The ranking: signups, then conversions, then who got there first. Served by an index. */
+export function topReferrers(db: Db, limit: number) {
+  return db
+    .select({
+      code: referralCodes.code,
+      userId: referralCodes.userId,
+      displayName: referralCodes.displayName,
+      signups: referralCodes.signups,
+      conversions: referralCodes.conversions,
+    })
+    .from(referralCodes)
+    .orderBy(desc(referralCodes.signups), desc(referralCodes.conversions), asc(referralCodes.createdAt))
+    .limit(limit);
+}
+
+/** A code's place in that ranking: 1 + how many rank above it. */
+export async function rankOf(db: Db, code: { signups: number; conversions: number; createdAt: number }) {
+  const [row] = await db
+    .select({ above: count() })
+    .from(referralCodes)
+    .where(
+      or(
+        gt(referralCodes.signups, code.signups),
+        and(eq(referralCodes.signups, code.signups), gt(referralCodes.conversions, code.conversions)),
+        and(
+          eq(referralCodes.signups, code.signups),
+          eq(referralCodes.conversions, code.conversions),
+          sql`${referralCodes.createdAt} < ${code.createdAt}`,
+        ),
+      ),
+    );
+  return (row?.above ?? 0) + 1;
+}
+
+/** A code's daily aggregates from `from` (inclusive), by day. */
+export function codeDays(db: Db, code: string, from: string) {
+  return db
+    .select({
+      day: codeDaily.day,
+      clicks: codeDaily.clicks,
+      signups: codeDaily.signups,
+      conversions: codeDaily.conversions,
+    })
+    .from(codeDaily)
+    .where(and(eq(codeDaily.code, code), gte(codeDaily.day, from)))
+    .orderBy(codeDaily.day);
+}
+
+/** A user's ledger entries by status, and the newest few. */
+export async function rewardSummary(db: Db, userId: string, recent: number) {
+  const byStatus = await db
+    .select({ status: rewards.status, entries: count() })
+    .from(rewards)
+    .where(eq(rewards.userId, userId))
+    .groupBy(rewards.status);
+  const latest = await db
+    .select()
+    .from(rewards)
+    .where(eq(rewards.userId, userId))
+    .orderBy(desc(rewards.createdAt), desc(rewards.id))
+    .limit(recent);
+  return { byStatus, latest };
+}

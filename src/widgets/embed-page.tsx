@@ -1,0 +1,317 @@
+import { raw } from "hono/html";
+import type { Child, FC } from "hono/jsx";
+import type { leaderboard, userTimeseries, widgetSummary } from "../services/widgets";
+
+/**
+ * The embeddable referral card: server-rendered, readable without JavaScript
+ * (the script only adds the copy button), styled inline under a nonce CSP.
+ */
+
+type Summary = Awaited<ReturnType<typeof widgetSummary>>;
+type Series = Awaited<ReturnType<typeof userTimeseries>>;
+type Board = Awaited<ReturnType<typeof leaderboard>>;
+
+const number = new Intl.NumberFormat("en-US");
+const date = new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", year: "numeric", timeZone: "UTC" });
+
+const STYLE = `
+:root { color-scheme: light; --ink: #1b1b2f; --muted: #4b5563; --line: #d1d5db; --accent: #3730a3; --accent-ink: #ffffff; --bg: #ffffff; --soft: #f3f4f6; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--bg); }
+main { max-width: 760px; margin: 0 auto; padding: 20px; display: grid; gap: 20px; }
+h1 { font-size: 1.3rem; margin: 0; }
+h2 { font-size: 1.05rem; margin: 0 0 8px; }
+section { border: 1px solid var(--line); border-radius: 12px; padding: 16px; }
+.link-row { display: flex; gap: 8px; flex-wrap: wrap; }
+.link-row input { flex: 1 1 260px; min-width: 0; padding: 10px 12px; font: inherit; border: 1px solid var(--muted); border-radius: 8px; background: var(--soft); color: var(--ink); }
+button, .share a { font: inherit; padding: 10px 14px; border-radius: 8px; border: 1px solid var(--accent); cursor: pointer; text-decoration: none; display: inline-block; }
+button { background: var(--accent); color: var(--accent-ink); }
+.share { display: flex; gap: 8px; flex-wrap: wrap; margin-top: 12px; padding: 0; list-style: none; }
+.share a { color: var(--accent); background: var(--bg); }
+button:focus-visible, a:focus-visible, input:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
+.status { min-height: 1.5em; margin: 8px 0 0; color: var(--muted); }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 12px; list-style: none; padding: 0; margin: 0; }
+.cards li { background: var(--soft); border-radius: 10px; padding: 12px; }
+.cards .value { display: block; font-size: 1.6rem; font-weight: 700; }
+.cards .label { color: var(--muted); }
+.chart { margin: 0; }
+.chart svg { width: 100%; height: auto; display: block; }
+.legend { color: var(--muted); font-size: 0.9rem; margin: 6px 0 0; }
+.legend .clicks::before, .legend .signups::before { content: ""; display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 6px 0 12px; }
+.legend .clicks::before { background: #6366f1; }
+.legend .signups::before { background: #b45309; border-radius: 50%; }
+table { width: 100%; border-collapse: collapse; }
+th, td { text-align: left; padding: 8px 6px; border-bottom: 1px solid var(--line); }
+th { color: var(--muted); font-weight: 600; font-size: 0.9rem; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.badge { display: inline-block; padding: 2px 8px; border-radius: 999px; font-size: 0.85rem; background: var(--soft); }
+.badge.active { background: #dcfce7; color: #14532d; }
+.badge.pending { background: #fef3c7; color: #78350f; }
+.badge.revoked, .badge.expired { background: #fee2e2; color: #7f1d1d; }
+.badge.redeemed { background: #e0e7ff; color: #312e81; }
+tr.you td { font-weight: 700; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+.empty { color: var(--muted); margin: 0; }
+`;
+
+const COPY_SCRIPT = `
+const button = document.getElementById("copy");
+const input = document.getElementById("share-link");
+const status = document.getElementById("copy-status");
+button.hidden = false;
+button.addEventListener("click", async () => {
+  try {
+    await navigator.clipboard.writeText(input.value);
+    status.textContent = "Link copied to the clipboard.";
+  } catch {
+    input.focus();
+    input.select();
+    status.textContent = "Press Ctrl+C (or Cmd+C) to copy the selected link.";
+  }
+});
+`;
+
+const Layout: FC<{ nonce: string; title: string; children?: Child }> = ({ nonce, title, children }) => (
+  <html lang="en">
+    <head>
+      <meta charset="utf-8" />
+      <meta name="viewport" content="width=device-width, initial-scale=1" />
+      <meta name="robots" content="noindex" />
+      <title>{title}</title>
+      <style nonce={nonce}>{raw(STYLE)}</style>
+    </head>
+    <body>{children}</body>
+  </html>
+);
+
+function rewardLabel(reward: Summary["rewards"]["recent"][number]): string {
+  if (reward.type === "feature_unlock") return `${reward.feature ?? "Feature"} unlocked`;
+  if (reward.currency) {
+    const money = new Intl.NumberFormat("en-US", { style: "currency", currency: reward.currency.toUpperCase() });
+    return `${money.format(reward.amount / 100)} credit`;
+  }
+  return `${reward.amount > 0 ? "+" : ""}${number.format(reward.amount)} ${reward.type.replace(/^extra_/, "").replace(/_/g, " ")}`;
+}
+
+const Chart: FC<{ series: Series }> = ({ series }) => {
+  const width = 600;
+  const height = 160;
+  const pad = 24;
+  const max = Math.max(1, ...series.days.map((d) => Math.max(d.clicks, d.signups)));
+  const step = (width - pad * 2) / series.days.length;
+  const y = (value: number) => height - pad - (value / max) * (height - pad * 2);
+  const first = series.days[0]?.day ?? "";
+  const last = series.days.at(-1)?.day ?? "";
+  const totalClicks = series.days.reduce((sum, d) => sum + d.clicks, 0);
+  const totalSignups = series.days.reduce((sum, d) => sum + d.signups, 0);
+  return (
+    <figure class="chart">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-labelledby="chart-title" data-testid="chart">
+        <title id="chart-title">
+          {`Last ${series.days.length} days: ${totalClicks} clicks and ${totalSignups} signups`}
+        </title>
+        <line x1={pad} y1={height - pad} x2={width - pad} y2={height - pad} stroke="#9ca3af" />
+        {series.days.map((d, i) => (
+          <rect
+            x={pad + i * step + 1}
+            y={y(d.clicks)}
+            width={Math.max(1, step - 2)}
+            height={height - pad - y(d.clicks)}
+            fill="#6366f1"
+          />
+        ))}
+        {series.days.map((d, i) =>
+          d.signups > 0 ? <circle cx={pad + i * step + step / 2} cy={y(d.signups)} r="4" fill="#b45309" /> : null,
+        )}
+        <text x={pad} y={height - 6} font-size="11" fill="#4b5563">
+          {first}
+        </text>
+        <text x={width - pad} y={height - 6} font-size="11" fill="#4b5563" text-anchor="end">
+          {last}
+        </text>
+        <text x={pad} y={14} font-size="11" fill="#4b5563">
+          {`max ${max}`}
+        </text>
+      </svg>
+      <figcaption class="legend">
+        <span class="clicks">Clicks</span>
+        <span class="signups">Signups</span>
+      </figcaption>
+      <div class="sr-only">
+        <table>
+          <caption>Daily clicks and signups</caption>
+          <thead>
+            <tr>
+              <th scope="col">Day</th>
+              <th scope="col">Clicks</th>
+              <th scope="col">Signups</th>
+            </tr>
+          </thead>
+          <tbody>
+            {series.days.map((d) => (
+              <tr>
+                <td>{d.day}</td>
+                <td>{d.clicks}</td>
+                <td>{d.signups}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </figure>
+  );
+};
+
+export const EmbedPage: FC<{ nonce: string; summary: Summary; series: Series; board: Board }> = ({
+  nonce,
+  summary,
+  series,
+  board,
+}) => {
+  const text = encodeURIComponent("Join me on this product: use my link to get a welcome bonus.");
+  const url = encodeURIComponent(summary.shareUrl);
+  const stats: [string, string, number][] = [
+    ["clicks", "Clicks", summary.counters.clicks],
+    ["signups", "Signups", summary.counters.signups],
+    ["conversions", "Conversions", summary.counters.conversions],
+  ];
+  return (
+    <Layout nonce={nonce} title="Your referrals">
+      <main>
+        <h1>Invite friends, earn rewards</h1>
+
+        <section aria-labelledby="link-heading">
+          <h2 id="link-heading">Your share link</h2>
+          <div class="link-row">
+            <label for="share-link" class="sr-only">
+              Your share link
+            </label>
+            <input id="share-link" type="text" readonly value={summary.shareUrl} data-testid="share-link" />
+            <button id="copy" type="button" hidden aria-describedby="copy-status">
+              Copy link
+            </button>
+          </div>
+          <p id="copy-status" class="status" role="status" aria-live="polite" />
+          <ul class="share" aria-label="Share on">
+            <li>
+              <a
+                href={`https://twitter.com/intent/tweet?text=${text}&url=${url}`}
+                target="_blank"
+                rel="noopener noreferrer"
+              >
+                Share on X
+              </a>
+            </li>
+            <li>
+              <a
+                href={`https://www.linkedin.com/sharing/share-offsite/?url=${url}`}
+                target="_blank"
+                rel="noopener noreferrer"
+              >
+                Share on LinkedIn
+              </a>
+            </li>
+            <li>
+              <a href={`mailto:?subject=${encodeURIComponent("An invitation for you")}&body=${text}%20${url}`}>
+                Share by email
+              </a>
+            </li>
+          </ul>
+        </section>
+
+        <section aria-labelledby="stats-heading">
+          <h2 id="stats-heading">Your numbers</h2>
+          <ul class="cards">
+            {stats.map(([key, label, value]) => (
+              <li>
+                <span class="value" data-stat={key}>
+                  {number.format(value)}
+                </span>
+                <span class="label">{label}</span>
+              </li>
+            ))}
+          </ul>
+        </section>
+
+        <section aria-labelledby="chart-heading">
+          <h2 id="chart-heading">Last 30 days</h2>
+          <Chart series={series} />
+        </section>
+
+        <section aria-labelledby="rewards-heading">
+          <h2 id="rewards-heading">Your rewards</h2>
+          {summary.rewards.recent.length === 0 ? (
+            <p class="empty">No rewards yet: they arrive when someone signs up with your link.</p>
+          ) : (
+            <table data-testid="rewards">
+              <thead>
+                <tr>
+                  <th scope="col">Reward</th>
+                  <th scope="col">Status</th>
+                  <th scope="col">Expires</th>
+                </tr>
+              </thead>
+              <tbody>
+                {summary.rewards.recent.map((reward) => (
+                  <tr>
+                    <td>{rewardLabel(reward)}</td>
+                    <td>
+                      <span class={`badge ${reward.status}`}>{reward.status}</span>
+                    </td>
+                    <td>{reward.validUntil ? date.format(new Date(reward.validUntil)) : "Never"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </section>
+
+        <section aria-labelledby="board-heading">
+          <h2 id="board-heading">Leaderboard</h2>
+          <table data-testid="leaderboard">
+            <thead>
+              <tr>
+                <th scope="col" class="num">
+                  #
+                </th>
+                <th scope="col">Referrer</th>
+                <th scope="col" class="num">
+                  Signups
+                </th>
+                <th scope="col" class="num">
+                  Conversions
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {board.entries.map((entry) => (
+                <tr class={entry.isYou ? "you" : undefined}>
+                  <td class="num">{entry.rank}</td>
+                  <td>{entry.isYou ? `${entry.name ?? "You"} (you)` : entry.name}</td>
+                  <td class="num">{entry.signups}</td>
+                  <td class="num">{entry.conversions}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {board.you && !board.entries.some((entry) => entry.isYou) ? (
+            <p class="legend">{`You are #${board.you.rank} with ${board.you.signups} signups.`}</p>
+          ) : null}
+        </section>
+      </main>
+      <script nonce={nonce}>{raw(COPY_SCRIPT)}</script>
+    </Layout>
+  );
+};
+
+/** What a person sees instead of a stack trace: the widget could not be shown. */
+export const EmbedProblem: FC<{ nonce: string; heading: string; message: string }> = ({ nonce, heading, message }) => (
+  <Layout nonce={nonce} title={heading}>
+    <main>
+      <section role="alert">
+        <h1>{heading}</h1>
+        <p>{message}</p>
+      </section>
+    </main>
+  </Layout>
+);
