@@ -8,10 +8,12 @@ import { join } from "node:path";
 export const LOCAL_API_KEY = "local-service-api-key-000000";
 
 /**
- * @param {{ port: number, vars?: Record<string, string>, config?: string, log?: boolean }} options
- * @returns {Promise<{ base: string, apiKey: string, state: string, stop: () => Promise<void> }>}
+ * @param {{ port: number, vars?: Record<string, string>, config?: string, migrate?: boolean, log?: boolean }} options
+ * @returns {Promise<{ base: string, apiKey: string, state: string, processGroup: number, stop: () => Promise<void> }>}
  */
-export async function startLocalService({ port, vars = {}, config, log = false }) {
+export async function startLocalService({ port, vars = {}, config, migrate = true, log = false }) {
+  const base = `http://127.0.0.1:${port}`;
+  if (await answers(base)) throw new Error(`${base} is already in use: stop whatever listens there first`);
   const state = mkdtempSync(join(tmpdir(), "referral-edge-"));
   const envFile = join(state, "secrets.env");
   writeFileSync(
@@ -26,12 +28,14 @@ export async function startLocalService({ port, vars = {}, config, log = false }
   );
   const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
   const configArgs = config ? ["--config", config] : [];
-  const migrate = spawnSync(
-    "wrangler",
-    ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state, ...configArgs],
-    { env, encoding: "utf8" },
-  );
-  if (migrate.status !== 0) throw new Error(`migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
+  if (migrate) {
+    const applied = spawnSync(
+      "wrangler",
+      ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state, ...configArgs],
+      { env, encoding: "utf8" },
+    );
+    if (applied.status !== 0) throw new Error(`migrations failed:\n${applied.stdout}\n${applied.stderr}`);
+  }
 
   const varArgs = Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
   const child = spawn(
@@ -54,25 +58,54 @@ export async function startLocalService({ port, vars = {}, config, log = false }
     ],
     { env, stdio: log ? "inherit" : "ignore", detached: true },
   );
-  const base = `http://127.0.0.1:${port}`;
-  const stop = async () => {
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  const signal = (name) => {
     try {
-      if (child.pid) process.kill(-child.pid, "SIGTERM");
+      if (child.pid) process.kill(-child.pid, name);
     } catch {
-      // already gone
+      // the group is gone
     }
-    await new Promise((resolve) => setTimeout(resolve, 300));
+  };
+  const stop = async () => {
+    signal("SIGTERM");
+    // wrangler does not always honour SIGTERM promptly: the whole group goes after 3 s.
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 3_000))]);
+    signal("SIGKILL");
     rmSync(state, { recursive: true, force: true });
   };
   for (let attempt = 0; attempt < 240; attempt++) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/health`)).ok) return { base, apiKey: LOCAL_API_KEY, state, stop };
-    } catch {
-      // not listening yet
-    }
+    // Any answer means it is up (the port was free before we started).
+    if (await answers(base)) return { base, apiKey: LOCAL_API_KEY, state, processGroup: child.pid ?? 0, stop };
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   await stop();
   throw new Error(`the service did not answer on ${base}`);
+}
+
+async function answers(base) {
+  try {
+    await fetch(`${base}/health`, { redirect: "manual", signal: AbortSignal.timeout(2_000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs SQL against a local service's D1 (its --persist-to state) and returns the rows.
+ * @param {string} state
+ * @param {string} sql
+ * @returns {Record<string, unknown>[]}
+ */
+export function localD1(state, sql) {
+  const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" };
+  const out = spawnSync(
+    "wrangler",
+    ["d1", "execute", "DB", "--local", "--persist-to", state, "--json", "--command", sql],
+    { env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (out.status !== 0) throw new Error(`d1 execute failed:\n${out.stdout}\n${out.stderr}`);
+  const results = JSON.parse(out.stdout);
+  return results.at(-1)?.results ?? [];
 }

@@ -1,15 +1,23 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
-import { env, exports } from "cloudflare:workers";
+import { createExecutionContext, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { counterStub } from "../src/durable-objects/code-counter";
+import worker from "../src/index";
 
 export const API_KEY = "test-api-key-0123456789";
 export const BROWSER_UA =
   "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 export const ORIGIN = "https://refer.example.com";
 
-/** A request through the real Worker entry point. */
-export function call(path: string, init: RequestInit = {}): Promise<Response> {
-  return exports.default.fetch(new Request(`${ORIGIN}${path}`, { redirect: "manual", ...init }));
+/**
+ * A request through the Worker's entry point, returning once the work it left
+ * in the background (`waitUntil`, such as recording a click) has finished too,
+ * so tests can look at what was stored.
+ */
+export async function call(path: string, init: RequestInit = {}, bindings: Env = env): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(new Request(`${ORIGIN}${path}`, { redirect: "manual", ...init }), bindings, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 /** An authenticated JSON call to the API. */
@@ -33,15 +41,19 @@ export interface ClickOptions {
 }
 
 /** Follows a share link as a browser (or as whatever the options say). */
-export function click(code: string, options: ClickOptions = {}): Promise<Response> {
-  return call(`/r/${code}`, {
-    method: options.method ?? "GET",
-    headers: {
-      "user-agent": options.userAgent ?? BROWSER_UA,
-      "cf-connecting-ip": options.ip ?? "203.0.113.7",
-      ...options.headers,
+export function click(code: string, options: ClickOptions = {}, bindings: Env = env): Promise<Response> {
+  return call(
+    `/r/${code}`,
+    {
+      method: options.method ?? "GET",
+      headers: {
+        "user-agent": options.userAgent ?? BROWSER_UA,
+        "cf-connecting-ip": options.ip ?? "203.0.113.7",
+        ...options.headers,
+      },
     },
-  });
+    bindings,
+  );
 }
 
 export async function createCode(userId: string, name?: string): Promise<string> {
@@ -54,7 +66,7 @@ export function counter(code: string, shard = 0) {
   return counterStub(env.CODE_COUNTER, code, shard);
 }
 
-/** Runs the counter's alarm until its buffer is empty (each run flushes one batch). */
+/** Runs the alarm of the code's counter until its buffer is empty (each run flushes one batch). */
 export async function flush(code: string, shard = 0): Promise<void> {
   const stub = counter(code, shard);
   for (let i = 0; i < 100 && (await stub.pendingClicks()) > 0; i++) await runDurableObjectAlarm(stub);

@@ -58,7 +58,8 @@ export const clicks = sqliteTable(
  */
 export const clickFlushes = sqliteTable("click_flushes", {
   id: text("id").primaryKey(),
-  code: text("code").notNull(),
+  /** The counter object (bucket of codes) that sent the flush. */
+  counter: text("counter").notNull(),
   clickCount: integer("click_count").notNull(),
   flushedAt: integer("flushed_at").notNull(),
 });

@@ -15,12 +15,6 @@ export interface ClickInput {
   agentFamily: string;
 }
 
-export interface ClickResult {
-  /** False when the code was never registered: the click is not counted. */
-  known: boolean;
-  unique: boolean;
-}
-
 export interface ClickCounters {
   clicks: number;
   uniqueClicks: number;
@@ -34,15 +28,38 @@ export interface Registration {
 
 /** The same visitor hash within this window counts as one unique click. */
 export const UNIQUE_WINDOW_MS = 60 * 60_000;
-/** Clicks wait this long in the buffer so that a flush carries many of them. */
-const FLUSH_DELAY_MS = 1_000;
-/** Clicks per flush: about 46 D1 statements of 11 rows, one atomic batch. */
+/**
+ * Clicks wait at most this long in the buffer, so that a flush carries many
+ * of them: a quiet counter sends D1 one small batch per interval...
+ */
+const FLUSH_DELAY_MS = 30_000;
+/** ...and a busy one a full batch as soon as it has one: one atomic D1 batch of a few dozen statements. */
 const FLUSH_BATCH_SIZE = 500;
 const MAX_RETRY_DELAY_MS = 5 * 60_000;
 
-/** Shard 0 keeps the plain code as its name, so adding shards later keeps its history. */
+/**
+ * How many counter objects share the codes. Fixed for the life of a
+ * deployment: a code's object is derived from it, so changing this would move
+ * codes away from their counts. Hot codes spread further with CLICK_SHARDS.
+ */
+export const COUNTER_BUCKETS = 256;
+
+/** FNV-1a: a cheap, stable 32-bit hash for spreading codes over buckets. */
+function fnv1a(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return hash >>> 0;
+}
+
+/**
+ * The counter object for a code's shard: shard 0 of every code lives in the
+ * bucket its code hashes to; shard k in the bucket of `code:k`.
+ */
 export function counterName(code: string, shard: number): string {
-  return shard === 0 ? code : `${code}:${shard}`;
+  return `bucket:${fnv1a(shard === 0 ? code : `${code}:${shard}`) % COUNTER_BUCKETS}`;
 }
 
 export function counterStub(namespace: DurableObjectNamespace<CodeCounter>, code: string, shard: number) {
@@ -56,7 +73,7 @@ export async function readClickCounters(
   shards: number,
 ): Promise<ClickCounters> {
   const parts = await Promise.all(
-    Array.from({ length: shards }, (_, shard) => counterStub(namespace, code, shard).counters()),
+    Array.from({ length: shards }, (_, shard) => counterStub(namespace, code, shard).counters(code)),
   );
   return parts.reduce(
     (sum, part) => ({
@@ -70,6 +87,7 @@ export async function readClickCounters(
 
 type PendingRow = {
   id: string;
+  code: string;
   clicked_at: number;
   visitor_hash: string;
   is_bot: number;
@@ -79,25 +97,29 @@ type PendingRow = {
   agent_family: string;
 };
 
+const ZERO: ClickCounters = { clicks: 0, uniqueClicks: 0, botClicks: 0 };
+
 /**
- * One per code (or per `code:shard` for hot codes): the single writer of that
- * code's click counters. It knows whether the code exists, dedupes visitors in
- * a one-hour window, counts exactly (input gates serialise its storage), and
- * buffers click rows that an alarm flushes to D1 off the response path.
+ * The single writer of the click counters of the codes in one bucket. It
+ * knows which codes exist, dedupes visitors per code in a one-hour window,
+ * counts exactly (input gates serialise its storage), and buffers click rows
+ * that an alarm flushes to D1 off the response path.
  */
 export class CodeCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  /** Tables exist only once the code is registered: an unknown code writes nothing. */
+  /** Tables exist only once a code is registered: unknown codes write nothing. */
   private schemaReady: boolean;
-  private cachedRegistration: Registration | null = null;
+  private readonly known = new Map<string, Registration>();
   private alarmArmed = false;
+  /** When the armed alarm fires (0 when unknown, after a restart). */
+  private flushDueAt = 0;
   private failedFlushes = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.schemaReady =
-      this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'registration'").toArray().length > 0;
+      this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'codes'").toArray().length > 0;
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmArmed = (await ctx.storage.getAlarm()) !== null;
     });
@@ -106,25 +128,24 @@ export class CodeCounter extends DurableObject<Env> {
   private ensureSchema(): void {
     if (this.schemaReady) return;
     this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS registration (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        code TEXT NOT NULL,
+      CREATE TABLE IF NOT EXISTS codes (
+        code TEXT PRIMARY KEY,
         user_id TEXT NOT NULL,
-        registered_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS counters (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
+        registered_at INTEGER NOT NULL,
         clicks INTEGER NOT NULL DEFAULT 0,
         unique_clicks INTEGER NOT NULL DEFAULT 0,
         bot_clicks INTEGER NOT NULL DEFAULT 0
       );
-      INSERT OR IGNORE INTO counters (id) VALUES (1);
       CREATE TABLE IF NOT EXISTS visitors (
-        hash TEXT PRIMARY KEY,
-        counted_at INTEGER NOT NULL
+        code TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        counted_at INTEGER NOT NULL,
+        PRIMARY KEY (code, hash)
       );
+      CREATE INDEX IF NOT EXISTS visitors_counted_at ON visitors (counted_at);
       CREATE TABLE IF NOT EXISTS pending_clicks (
         id TEXT PRIMARY KEY,
+        code TEXT NOT NULL,
         clicked_at INTEGER NOT NULL,
         visitor_hash TEXT NOT NULL,
         is_bot INTEGER NOT NULL,
@@ -139,59 +160,101 @@ export class CodeCounter extends DurableObject<Env> {
     this.schemaReady = true;
   }
 
-  /** Makes the code known to this counter. Idempotent: the first registration stays. */
+  /** Makes a code known to this counter. Idempotent: the first registration stays. */
   register(code: string, userId: string): Registration {
     this.ensureSchema();
     this.sql.exec(
-      "INSERT OR IGNORE INTO registration (id, code, user_id, registered_at) VALUES (1, ?, ?, ?)",
+      "INSERT OR IGNORE INTO codes (code, user_id, registered_at) VALUES (?, ?, ?)",
       code,
       userId,
       Date.now(),
     );
-    return this.registration() as Registration;
+    return this.registration(code) as Registration;
   }
 
-  /** The registration, or null for a code nobody created. */
-  registration(): Registration | null {
-    if (this.cachedRegistration || !this.schemaReady) return this.cachedRegistration;
-    const row = this.sql
-      .exec<{ code: string; user_id: string }>("SELECT code, user_id FROM registration WHERE id = 1")
-      .toArray()[0];
-    this.cachedRegistration = row ? { code: row.code, userId: row.user_id } : null;
-    return this.cachedRegistration;
+  /** The code's registration here, or null for a code nobody created. */
+  registration(code: string): Registration | null {
+    const cached = this.known.get(code);
+    if (cached || !this.schemaReady) return cached ?? null;
+    const row = this.sql.exec<{ user_id: string }>("SELECT user_id FROM codes WHERE code = ?", code).toArray()[0];
+    if (!row) return null;
+    const registration = { code, userId: row.user_id };
+    this.known.set(code, registration);
+    return registration;
   }
 
-  /** Counts one request to the share link; returns whether the code exists. */
-  async recordClick(click: ClickInput): Promise<ClickResult> {
-    if (!this.registration() && !(await this.adoptRegistration(click.code, click.shard))) {
-      return { known: false, unique: false };
+  /**
+   * Counts a batch of requests to share links, each exactly once (a click id
+   * seen before is a retried delivery and is skipped). Returns the codes of
+   * the batch that exist.
+   */
+  async recordClicks(clicks: readonly ClickInput[]): Promise<Record<string, boolean>> {
+    const known: Record<string, boolean> = {};
+    for (const click of clicks) {
+      if (click.code in known) continue;
+      known[click.code] = this.registration(click.code) !== null || (await this.adoptRegistration(click));
     }
     // From here to the end: storage operations only, so input gates keep the
-    // read-modify-write of the counters atomic against concurrent clicks.
-    let unique = false;
-    if (click.bot) {
-      this.sql.exec("UPDATE counters SET bot_clicks = bot_clicks + 1 WHERE id = 1");
-    } else {
-      const seen = this.sql
-        .exec<{ counted_at: number }>("SELECT counted_at FROM visitors WHERE hash = ?", click.visitorHash)
-        .toArray()[0];
-      unique = !seen || click.at - seen.counted_at >= UNIQUE_WINDOW_MS;
-      if (unique) {
-        this.sql.exec(
-          "INSERT INTO visitors (hash, counted_at) VALUES (?, ?) ON CONFLICT (hash) DO UPDATE SET counted_at = excluded.counted_at",
-          click.visitorHash,
-          click.at,
-        );
-      }
+    // read-modify-write of the counters atomic against concurrent batches.
+    const tallies = new Map<string, ClickCounters>();
+    for (const click of clicks) {
+      if (!known[click.code]) continue;
+      const counted = this.count(click);
+      if (!counted) continue;
+      const tally = tallies.get(click.code) ?? { clicks: 0, uniqueClicks: 0, botClicks: 0 };
+      if (click.bot) tally.botClicks++;
+      else tally.clicks++;
+      if (counted === "unique") tally.uniqueClicks++;
+      tallies.set(click.code, tally);
+    }
+    for (const [code, tally] of tallies) {
       this.sql.exec(
-        "UPDATE counters SET clicks = clicks + 1, unique_clicks = unique_clicks + ? WHERE id = 1",
-        unique ? 1 : 0,
+        "UPDATE codes SET clicks = clicks + ?, unique_clicks = unique_clicks + ?, bot_clicks = bot_clicks + ? WHERE code = ?",
+        tally.clicks,
+        tally.uniqueClicks,
+        tally.botClicks,
+        code,
       );
     }
-    this.sql.exec(
-      `INSERT INTO pending_clicks (id, clicked_at, visitor_hash, is_bot, is_unique, country, referrer_host, agent_family)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    if (tallies.size > 0) await this.scheduleFlush();
+    return known;
+  }
+
+  private async scheduleFlush(): Promise<void> {
+    if (!this.alarmArmed) {
+      this.alarmArmed = true;
+      this.flushDueAt = Date.now() + FLUSH_DELAY_MS;
+      await this.ctx.storage.setAlarm(this.flushDueAt);
+    } else if (this.flushDueAt > Date.now() && this.unflushed() >= FLUSH_BATCH_SIZE) {
+      // A full batch is waiting: flush now rather than at the end of the interval.
+      this.flushDueAt = Date.now();
+      await this.ctx.storage.setAlarm(this.flushDueAt);
+    }
+  }
+
+  /** Clicks not yet claimed by a flush. */
+  private unflushed(): number {
+    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_clicks WHERE flush_id IS NULL").one().n;
+  }
+
+  /** Buffers one click for the flush; false for a click id already seen, "unique" for a new visitor. */
+  private count(click: ClickInput): false | "unique" | "repeat" {
+    let unique = false;
+    if (!click.bot) {
+      const seen = this.sql
+        .exec<{ counted_at: number }>(
+          "SELECT counted_at FROM visitors WHERE code = ? AND hash = ?",
+          click.code,
+          click.visitorHash,
+        )
+        .toArray()[0];
+      unique = !seen || click.at - seen.counted_at >= UNIQUE_WINDOW_MS;
+    }
+    const inserted = this.sql.exec(
+      `INSERT INTO pending_clicks (id, code, clicked_at, visitor_hash, is_bot, is_unique, country, referrer_host, agent_family)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
       click.clickId,
+      click.code,
       click.at,
       click.visitorHash,
       click.bot ? 1 : 0,
@@ -199,61 +262,71 @@ export class CodeCounter extends DurableObject<Env> {
       click.country,
       click.referrerHost,
       click.agentFamily,
+    ).rowsWritten;
+    if (inserted === 0) return false;
+    if (!unique) return "repeat";
+    this.sql.exec(
+      `INSERT INTO visitors (code, hash, counted_at) VALUES (?, ?, ?)
+       ON CONFLICT (code, hash) DO UPDATE SET counted_at = excluded.counted_at`,
+      click.code,
+      click.visitorHash,
+      click.at,
     );
-    if (!this.alarmArmed) {
-      this.alarmArmed = true;
-      await this.ctx.storage.setAlarm(Date.now() + FLUSH_DELAY_MS);
-    }
-    return { known: true, unique };
+    return "unique";
   }
 
-  counters(): ClickCounters {
-    if (!this.schemaReady) return { clicks: 0, uniqueClicks: 0, botClicks: 0 };
-    return this.sql
-      .exec<{ clicks: number; uniqueClicks: number; botClicks: number }>(
-        "SELECT clicks, unique_clicks AS uniqueClicks, bot_clicks AS botClicks FROM counters WHERE id = 1",
-      )
-      .one();
+  counters(code: string): ClickCounters {
+    if (!this.schemaReady) return { ...ZERO };
+    return (
+      this.sql
+        .exec<{ clicks: number; uniqueClicks: number; botClicks: number }>(
+          "SELECT clicks, unique_clicks AS uniqueClicks, bot_clicks AS botClicks FROM codes WHERE code = ?",
+          code,
+        )
+        .toArray()[0] ?? { ...ZERO }
+    );
   }
 
-  /** Clicks counted here that have not reached D1 yet. */
-  pendingClicks(): number {
+  /** Clicks counted here that have not reached D1 yet (of one code, or of all). */
+  pendingClicks(code?: string): number {
     if (!this.schemaReady) return 0;
-    return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_clicks").one().n;
+    const query = code
+      ? this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_clicks WHERE code = ?", code)
+      : this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_clicks");
+    return query.one().n;
   }
 
   /** Flushes buffered clicks to D1, one batch per run; retries until every batch lands. */
   override async alarm(): Promise<void> {
     this.alarmArmed = false;
-    const registration = this.registration();
-    if (!registration) return;
+    if (!this.schemaReady) return;
     this.sql.exec("DELETE FROM visitors WHERE counted_at < ?", Date.now() - UNIQUE_WINDOW_MS);
 
     const flushId = this.claimFlush();
     if (!flushId) return;
-    const rows = this.sql
+    const clicks: ClickRow[] = this.sql
       .exec<PendingRow>(
-        `SELECT id, clicked_at, visitor_hash, is_bot, is_unique, country, referrer_host, agent_family
+        `SELECT id, code, clicked_at, visitor_hash, is_bot, is_unique, country, referrer_host, agent_family
          FROM pending_clicks WHERE flush_id = ? ORDER BY rowid`,
         flushId,
       )
-      .toArray();
-    const clicks: ClickRow[] = rows.map((row) => ({
-      id: row.id,
-      code: registration.code,
-      clickedAt: row.clicked_at,
-      visitorHash: row.visitor_hash,
-      isBot: row.is_bot === 1,
-      isUnique: row.is_unique === 1,
-      country: row.country,
-      referrerHost: row.referrer_host,
-      agentFamily: row.agent_family,
-    }));
+      .toArray()
+      .map((row) => ({
+        id: row.id,
+        code: row.code,
+        clickedAt: row.clicked_at,
+        visitorHash: row.visitor_hash,
+        isBot: row.is_bot === 1,
+        isUnique: row.is_unique === 1,
+        country: row.country,
+        referrerHost: row.referrer_host,
+        agentFamily: row.agent_family,
+      }));
 
     const db = createDb(this.env.DB);
     try {
       try {
-        await applyClickFlush(db, { id: flushId, code: registration.code, clicks }, Date.now());
+        await applyClickFlush(db, { id: flushId, counter: this.ctx.id.name ?? "counter", clicks }, Date.now());
       } catch (error) {
         // The batch may have committed with only its answer lost: the marker tells.
         if (!(await flushLanded(db, flushId))) throw error;
@@ -263,16 +336,19 @@ export class CodeCounter extends DurableObject<Env> {
       // on an alarm after a few failures, and these clicks must land.
       this.failedFlushes++;
       const delay = Math.min(MAX_RETRY_DELAY_MS, 1_000 * 2 ** this.failedFlushes);
-      console.error(`click flush ${flushId} for ${registration.code} failed; retrying in ${delay} ms`, error);
+      console.error(`click flush ${flushId} failed; retrying in ${delay} ms`, error);
       this.alarmArmed = true;
-      await this.ctx.storage.setAlarm(Date.now() + delay);
+      this.flushDueAt = Date.now() + delay;
+      await this.ctx.storage.setAlarm(this.flushDueAt);
       return;
     }
     this.failedFlushes = 0;
     this.sql.exec("DELETE FROM pending_clicks WHERE flush_id = ?", flushId);
     if (this.pendingClicks() > 0) {
       this.alarmArmed = true;
-      await this.ctx.storage.setAlarm(Date.now());
+      // A full batch goes at once; a remainder waits for company, like any new click.
+      this.flushDueAt = Date.now() + (this.unflushed() >= FLUSH_BATCH_SIZE ? 0 : FLUSH_DELAY_MS);
+      await this.ctx.storage.setAlarm(this.flushDueAt);
     }
   }
 
@@ -296,11 +372,11 @@ export class CodeCounter extends DurableObject<Env> {
     return flushId;
   }
 
-  /** A shard other than 0 learns about its code from shard 0, the code's registry. */
-  private async adoptRegistration(code: string, shard: number): Promise<boolean> {
-    if (shard === 0) return false;
-    const primary = await counterStub(this.env.CODE_COUNTER, code, 0).registration();
-    if (!primary || primary.code !== code) return false;
+  /** A shard other than 0 learns about its code from shard 0's counter, the code's registry. */
+  private async adoptRegistration(click: ClickInput): Promise<boolean> {
+    if (click.shard === 0 || counterName(click.code, 0) === this.ctx.id.name) return false;
+    const primary = await counterStub(this.env.CODE_COUNTER, click.code, 0).registration(click.code);
+    if (!primary) return false;
     this.register(primary.code, primary.userId);
     return true;
   }

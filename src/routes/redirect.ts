@@ -3,8 +3,8 @@ import { setCookie } from "hono/cookie";
 import { signAttributionToken } from "../domain/attribution-token";
 import { parseCode } from "../domain/codes";
 import { agentFamily, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
-import { type ClickResult, counterStub } from "../durable-objects/code-counter";
 import { createRouter } from "../openapi";
+import { recordClick } from "../services/clicks";
 
 const shareLinkRoute = createRoute({
   method: "get",
@@ -44,9 +44,9 @@ export const redirect = createRouter().openapi(shareLinkRoute, async (c) => {
   const clickId = crypto.randomUUID();
   const shard = shardFor(visitor, config.clickShards);
 
-  let result: ClickResult | undefined;
-  try {
-    result = await counterStub(c.env.CODE_COUNTER, code, shard).recordClick({
+  const result = await recordClick(
+    c.env.CODE_COUNTER,
+    {
       code,
       shard,
       clickId,
@@ -56,12 +56,12 @@ export const redirect = createRouter().openapi(shareLinkRoute, async (c) => {
       country: (c.req.raw.cf?.country as string | undefined) ?? null,
       referrerHost: referrerHost(c.req.header("referer")),
       agentFamily: agentFamily(userAgent, automated),
-    });
-  } catch (error) {
-    // The person still gets to signup: with the code in the URL the signup
-    // backend can attribute by code, but no cookie vouches for an unrecorded click.
-    console.error(`recording a click on ${code} failed`, error);
-  }
+    },
+    (promise) => c.executionCtx.waitUntil(promise),
+  );
+  // When the counter cannot be reached the person still gets to signup, with
+  // the code in the URL for the signup backend, but no cookie vouches for an
+  // unrecorded click.
   if (result && !result.known) return c.redirect(location.href, 302);
 
   location.searchParams.set("ref", code);

@@ -1,7 +1,14 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { type ClickInput, type CodeCounter, UNIQUE_WINDOW_MS } from "../../src/durable-objects/code-counter";
+import { shardFor } from "../../src/domain/visitor";
+import {
+  type ClickInput,
+  type CodeCounter,
+  counterName,
+  readClickCounters,
+  UNIQUE_WINDOW_MS,
+} from "../../src/durable-objects/code-counter";
 import { click, counter, countRows, createCode, flush } from "../helpers";
 
 let sequence = 0;
@@ -59,22 +66,68 @@ describe("CodeCounter", () => {
     const stub = counter(code);
     const t0 = Date.UTC(2026, 10, 24, 10, 0, 0);
     const visitorHash = "same-visitor";
+    const uniqueAfter = async (at: number) => {
+      await stub.recordClicks([clickInput(code, { at, visitorHash })]);
+      return (await stub.counters(code)).uniqueClicks;
+    };
 
-    expect((await stub.recordClick(clickInput(code, { at: t0, visitorHash }))).unique).toBe(true);
-    expect((await stub.recordClick(clickInput(code, { at: t0 + UNIQUE_WINDOW_MS - 1, visitorHash }))).unique).toBe(
-      false,
-    );
-    expect((await stub.recordClick(clickInput(code, { at: t0 + UNIQUE_WINDOW_MS, visitorHash }))).unique).toBe(true);
-    expect(await stub.counters()).toEqual({ clicks: 3, uniqueClicks: 2, botClicks: 0 });
+    expect(await uniqueAfter(t0)).toBe(1);
+    expect(await uniqueAfter(t0 + UNIQUE_WINDOW_MS - 1)).toBe(1);
+    expect(await uniqueAfter(t0 + UNIQUE_WINDOW_MS)).toBe(2);
+    expect(await stub.counters(code)).toEqual({ clicks: 3, uniqueClicks: 2, botClicks: 0 });
   });
 
-  it("answers unknown for a code that was never registered, and stores nothing", async () => {
+  it("keeps the counts of codes that share a counter apart", async () => {
+    const codes = await Promise.all(Array.from({ length: 40 }, (_, i) => createCode(`shared-${i}`, "shr")));
+    const buckets = new Map<string, string[]>();
+    for (const code of codes) buckets.set(counterName(code, 0), [...(buckets.get(counterName(code, 0)) ?? []), code]);
+    const [name, sharing] = [...buckets].find(([, group]) => group.length > 1) ?? [];
+    expect(sharing, "40 codes over 256 counters share one somewhere").toBeDefined();
+    const [a = "", b = ""] = sharing ?? [];
+    const stub = env.CODE_COUNTER.getByName(name ?? "");
+    await stub.recordClicks([clickInput(a), clickInput(a), clickInput(b), clickInput(a, { bot: true })]);
+    expect(await stub.counters(a)).toEqual({ clicks: 2, uniqueClicks: 2, botClicks: 1 });
+    expect(await stub.counters(b)).toEqual({ clicks: 1, uniqueClicks: 1, botClicks: 0 });
+  });
+
+  it("counts a click id once, so a retried delivery changes nothing", async () => {
+    const code = await createCode("retry-id-owner", "rid");
+    const stub = counter(code);
+    const input = clickInput(code);
+    await stub.recordClicks([input]);
+    await stub.recordClicks([input, input]);
+    await stub.recordClicks([{ ...input, visitorHash: "someone-else" }]);
+    expect(await stub.counters(code)).toEqual({ clicks: 1, uniqueClicks: 1, botClicks: 0 });
+    expect(await stub.pendingClicks(code)).toBe(1);
+  });
+
+  it("answers unknown for a code that was never registered, and stores nothing for it", async () => {
     const stub = counter("DEVO-GHST0000");
-    expect(await stub.recordClick(clickInput("DEVO-GHST0000"))).toEqual({ known: false, unique: false });
-    const tables = await runInDurableObject(stub, (_instance, state) =>
-      state.storage.sql.exec("SELECT count(*) AS n FROM sqlite_master").one(),
-    );
-    expect(tables.n).toBe(0);
+    expect(await stub.recordClicks([clickInput("DEVO-GHST0000")])).toEqual({ "DEVO-GHST0000": false });
+    expect(await stub.counters("DEVO-GHST0000")).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 0 });
+    expect(await stub.pendingClicks("DEVO-GHST0000")).toBe(0);
+  });
+
+  it("counts a sharded code exactly: shards learn the code from shard 0, reads sum the shards", async () => {
+    const code = await createCode("sharded-owner", "shrd");
+    const shards = 4;
+    const clicks = Array.from({ length: 400 }, (_, i) => {
+      const visitorHash = `${(i % 100).toString(16).padStart(8, "0")}visitor`;
+      return clickInput(code, { visitorHash, shard: shardFor(visitorHash, shards) });
+    });
+    const byShard = new Map<number, ClickInput[]>();
+    for (const click of clicks) byShard.set(click.shard, [...(byShard.get(click.shard) ?? []), click]);
+    expect(byShard.size).toBe(4);
+    await Promise.all([...byShard].map(([shard, group]) => counter(code, shard).recordClicks(group)));
+
+    expect(await readClickCounters(env.CODE_COUNTER, code, shards)).toEqual({
+      clicks: 400,
+      uniqueClicks: 100,
+      botClicks: 0,
+    });
+    for (const shard of byShard.keys()) await flush(code, shard);
+    expect(await countRows("SELECT count(*) AS n FROM clicks WHERE code = ?", code)).toBe(400);
+    expect(await countRows("SELECT clicks AS n FROM referral_codes WHERE code = ?", code)).toBe(400);
   });
 
   it("flushes every click to D1 exactly once, with counters and daily aggregates", async () => {
@@ -86,7 +139,7 @@ describe("CodeCounter", () => {
 
     expect(await runDurableObjectAlarm(counter(code))).toBe(true);
 
-    expect(await counter(code).pendingClicks()).toBe(0);
+    expect(await counter(code).pendingClicks(code)).toBe(0);
     expect(await countRows("SELECT count(*) AS n FROM clicks WHERE code = ? AND is_bot = 0", code)).toBe(23);
     expect(await countRows("SELECT count(*) AS n FROM clicks WHERE code = ? AND is_bot = 1", code)).toBe(2);
     const row = await env.DB.prepare(
@@ -113,7 +166,7 @@ describe("CodeCounter", () => {
     for (let i = 0; i < 5; i++) await click(code, { ip: `10.1.0.${i}` });
 
     await runDurableObjectAlarm(counter(code));
-    await counter(code).recordClick(clickInput(code)); // re-arms the alarm
+    await counter(code).recordClicks([clickInput(code)]); // re-arms the alarm
     await runDurableObjectAlarm(counter(code));
     await runDurableObjectAlarm(counter(code));
 
@@ -129,7 +182,7 @@ describe("CodeCounter", () => {
       await runDurableObjectAlarm(counter(code));
     });
     expect(await countRows("SELECT count(*) AS n FROM clicks WHERE code = ?", code)).toBe(0);
-    expect(await counter(code).pendingClicks()).toBe(12);
+    expect(await counter(code).pendingClicks(code)).toBe(12);
 
     await flush(code);
     expect(await countRows("SELECT count(*) AS n FROM clicks WHERE code = ?", code)).toBe(12);
@@ -144,11 +197,11 @@ describe("CodeCounter", () => {
       await runDurableObjectAlarm(counter(code));
     });
     // Committed, but the counter does not know it: the clicks are still buffered.
-    expect(await counter(code).pendingClicks()).toBe(12);
-    await counter(code).recordClick(clickInput(code));
+    expect(await counter(code).pendingClicks(code)).toBe(12);
+    await counter(code).recordClicks([clickInput(code)]);
 
     await flush(code);
-    expect(await counter(code).pendingClicks()).toBe(0);
+    expect(await counter(code).pendingClicks(code)).toBe(0);
     expect(await countRows("SELECT count(*) AS n FROM clicks WHERE code = ?", code)).toBe(13);
     expect(await countRows("SELECT clicks AS n FROM referral_codes WHERE code = ?", code)).toBe(13);
     expect(await countRows("SELECT sum(clicks) AS n FROM code_daily WHERE code = ?", code)).toBe(13);
@@ -157,15 +210,18 @@ describe("CodeCounter", () => {
   it("flushes a large buffer in several batches", async () => {
     const code = await createCode("large-owner", "big");
     const stub = counter(code);
-    for (let i = 0; i < 1_234; i++) await stub.recordClick(clickInput(code));
+    for (let i = 0; i < 1_234; i += 50) {
+      await stub.recordClicks(Array.from({ length: Math.min(50, 1_234 - i) }, () => clickInput(code)));
+    }
 
     await flush(code);
-    // The real alarm may fire while the clicks arrive, so there can be more flushes.
-    expect(await countRows("SELECT count(*) AS n FROM click_flushes WHERE code = ?", code)).toBeGreaterThanOrEqual(3);
-    expect(await countRows("SELECT max(click_count) AS n FROM click_flushes WHERE code = ?", code)).toBeLessThanOrEqual(
-      500,
+    const source = counterName(code, 0);
+    expect(await countRows("SELECT count(*) AS n FROM click_flushes WHERE counter = ?", source)).toBeGreaterThanOrEqual(
+      3,
     );
-    expect(await countRows("SELECT sum(click_count) AS n FROM click_flushes WHERE code = ?", code)).toBe(1_234);
+    expect(
+      await countRows("SELECT max(click_count) AS n FROM click_flushes WHERE counter = ?", source),
+    ).toBeLessThanOrEqual(500);
     expect(await countRows("SELECT count(*) AS n FROM clicks WHERE code = ?", code)).toBe(1_234);
     expect(await countRows("SELECT clicks AS n FROM referral_codes WHERE code = ?", code)).toBe(1_234);
   });

@@ -3,8 +3,9 @@ import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config";
 import { verifyAttributionToken } from "../../src/domain/attribution-token";
+import { counterName } from "../../src/durable-objects/code-counter";
 import { testBindings } from "../bindings";
-import { BROWSER_UA, click, counter, createCode, readSetCookie } from "../helpers";
+import { API_KEY, BROWSER_UA, call, click, counter, createCode, readSetCookie } from "../helpers";
 
 const config = parseConfig(testBindings);
 let code: string;
@@ -66,7 +67,7 @@ describe("GET /r/:code", () => {
     expect(res.status).toBe(302);
     expect(new URL(res.headers.get("location") ?? "").searchParams.get("ref")).toBe(own);
     expect(readSetCookie(res, "ref_token")).toBeUndefined();
-    expect(await counter(own).counters()).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 1 });
+    expect(await counter(own).counters(own)).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 1 });
   });
 
   it.each([
@@ -87,7 +88,7 @@ describe("GET /r/:code", () => {
 
     expect(res.status).toBe(302);
     expect(readSetCookie(res, "ref_token")).toBeUndefined();
-    expect(await counter(own).counters()).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 1 });
+    expect(await counter(own).counters(own)).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 1 });
   });
 
   it("counts the same visitor once within the unique window but every click exactly", async () => {
@@ -97,7 +98,7 @@ describe("GET /r/:code", () => {
     await click(own, { ip: "198.51.100.2" });
     await click(own, { ip: "198.51.100.1", userAgent: `${BROWSER_UA} Other` });
 
-    expect(await counter(own).counters()).toEqual({ clicks: 4, uniqueClicks: 3, botClicks: 0 });
+    expect(await counter(own).counters(own)).toEqual({ clicks: 4, uniqueClicks: 3, botClicks: 0 });
   });
 
   it("counts 200 concurrent clicks on one code as exactly 200", async () => {
@@ -105,8 +106,28 @@ describe("GET /r/:code", () => {
     const responses = await Promise.all(Array.from({ length: 200 }, (_, i) => click(own, { ip: `192.0.2.${i % 50}` })));
 
     expect(responses.every((res) => res.status === 302)).toBe(true);
-    expect(await counter(own).counters()).toEqual({ clicks: 200, uniqueClicks: 50, botClicks: 0 });
-    expect(await counter(own).pendingClicks()).toBe(200);
+    expect(await counter(own).counters(own)).toEqual({ clicks: 200, uniqueClicks: 50, botClicks: 0 });
+    expect(await counter(own).pendingClicks(own)).toBe(200);
+  });
+
+  it("counts a hot code sharded over 4 counters exactly, through the Worker", async () => {
+    const sharded = { ...env, CLICK_SHARDS: "4" };
+    const own = await createCode("sharded-hot", "shot");
+    const responses = await Promise.all(
+      Array.from({ length: 300 }, (_, i) => click(own, { ip: `100.70.${i % 60}.1` }, sharded)),
+    );
+    expect(responses.every((res) => res.status === 302 && readSetCookie(res, "ref_token"))).toBe(true);
+
+    const res = await call(`/api/codes/${own}`, { headers: { authorization: `Bearer ${API_KEY}` } }, sharded);
+    expect(((await res.json()) as { stats: object }).stats).toMatchObject({
+      clicks: 300,
+      uniqueClicks: 60,
+      botClicks: 0,
+    });
+    const used = new Set<string>();
+    for (let shard = 0; shard < 4; shard++)
+      if ((await counter(own, shard).pendingClicks(own)) > 0) used.add(counterName(own, shard));
+    expect(used.size).toBeGreaterThan(1);
   });
 
   it("sends an unknown code to signup without ref or cookie", async () => {
@@ -115,7 +136,11 @@ describe("GET /r/:code", () => {
     expect(res.status).toBe(302);
     expect(res.headers.get("location")).toBe("https://app.example.com/signup?plan=free");
     expect(readSetCookie(res, "ref_token")).toBeUndefined();
-    expect(await counter("DEVO-NOPE0000").counters()).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 0 });
+    expect(await counter("DEVO-NOPE0000").counters("DEVO-NOPE0000")).toEqual({
+      clicks: 0,
+      uniqueClicks: 0,
+      botClicks: 0,
+    });
   });
 
   it.each([

@@ -5,8 +5,10 @@ import {
   API_KEY,
   api,
   attribute,
+  BROWSER_UA,
   call,
   click,
+  clickForToken,
   createCode,
   flush,
   type Json,
@@ -99,6 +101,17 @@ describe("GET /widgets/v1/me", () => {
       secret: "test-widget-secret-old-00000",
     });
     expect((await widgetCall("/widgets/v1/me", old)).status).toBe(200);
+  });
+
+  it("remembers the dashboard's browser, so a signup from it is refused as the referrer's own", async () => {
+    const code = await createCode("dash-owner", "dash");
+    const browser = { "user-agent": BROWSER_UA, "cf-connecting-ip": "198.51.100.99" };
+    expect((await widgetCall("/widgets/v1/me", await widgetToken("dash-owner"), browser)).status).toBe(200);
+
+    const token = await clickForToken(code, { ip: "198.51.100.99" });
+    const refused = await attribute({ refereeId: "dash-alt", token });
+    expect(refused.status).toBe(422);
+    expect(refused.body.error?.code).toBe("same_visitor");
   });
 
   it("answers 404 for a user without a code", async () => {

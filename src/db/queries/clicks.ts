@@ -1,4 +1,4 @@
-import { eq, getTableColumns, sql } from "drizzle-orm";
+import { type AnyColumn, eq, getTableColumns, sql } from "drizzle-orm";
 import { utcDay } from "../../domain/visitor";
 import { type BatchItem, chunkRows, type Db, runBatch } from "../client";
 import { clickFlushes, clicks, codeDaily, programDaily, referralCodes } from "../schema";
@@ -8,7 +8,8 @@ export type ClickRow = typeof clicks.$inferInsert;
 export interface ClickFlush {
   /** Stable across retries of the same batch: the idempotency key. */
   id: string;
-  code: string;
+  /** The counter object that sent it. */
+  counter: string;
   clicks: ClickRow[];
 }
 
@@ -18,74 +19,89 @@ interface Tally {
   botClicks: number;
 }
 
-function tallyByDay(rows: readonly ClickRow[]): Map<string, Tally> {
-  const days = new Map<string, Tally>();
-  for (const row of rows) {
-    const day = utcDay(row.clickedAt);
-    const tally = days.get(day) ?? { clicks: 0, uniqueClicks: 0, botClicks: 0 };
-    if (row.isBot) tally.botClicks++;
-    else {
-      tally.clicks++;
-      if (row.isUnique) tally.uniqueClicks++;
-    }
-    days.set(day, tally);
+function add(tallies: Map<string, Tally>, key: string, row: ClickRow) {
+  const tally = tallies.get(key) ?? { clicks: 0, uniqueClicks: 0, botClicks: 0 };
+  if (row.isBot) tally.botClicks++;
+  else {
+    tally.clicks++;
+    if (row.isUnique) tally.uniqueClicks++;
   }
-  return days;
+  tallies.set(key, tally);
 }
 
 /**
  * Writes one flush to D1 as a single atomic batch: the flush marker, the click
- * rows and the counter and daily-aggregate increments they imply. The marker's
- * primary key makes a replayed flush fail as a whole, so increments apply once.
+ * rows and the counter and daily-aggregate increments they imply, for every
+ * code in it. The marker's primary key makes a replayed flush fail as a whole,
+ * so increments apply once. Every statement stays under D1's 100 parameters.
  */
 export async function applyClickFlush(db: Db, flush: ClickFlush, now: number): Promise<void> {
-  const days = tallyByDay(flush.clicks);
-  const total: Tally = { clicks: 0, uniqueClicks: 0, botClicks: 0 };
-  for (const tally of days.values()) {
-    total.clicks += tally.clicks;
-    total.uniqueClicks += tally.uniqueClicks;
-    total.botClicks += tally.botClicks;
+  const byCode = new Map<string, Tally>();
+  const byCodeDay = new Map<string, Tally>();
+  const byDay = new Map<string, Tally>();
+  for (const row of flush.clicks) {
+    const day = utcDay(row.clickedAt);
+    add(byCode, row.code, row);
+    add(byCodeDay, `${row.code}\n${day}`, row);
+    add(byDay, day, row);
   }
 
   const statements: BatchItem[] = [
-    db.insert(clickFlushes).values({ id: flush.id, code: flush.code, clickCount: flush.clicks.length, flushedAt: now }),
+    db
+      .insert(clickFlushes)
+      .values({ id: flush.id, counter: flush.counter, clickCount: flush.clicks.length, flushedAt: now }),
   ];
-  const columns = Object.keys(getTableColumns(clicks)).length;
-  for (const chunk of chunkRows(flush.clicks, columns)) {
+  for (const chunk of chunkRows(flush.clicks, Object.keys(getTableColumns(clicks)).length)) {
     statements.push(db.insert(clicks).values(chunk).onConflictDoNothing());
   }
-  statements.push(
-    db
-      .update(referralCodes)
-      .set({
-        clicks: sql`${referralCodes.clicks} + ${total.clicks}`,
-        uniqueClicks: sql`${referralCodes.uniqueClicks} + ${total.uniqueClicks}`,
-        botClicks: sql`${referralCodes.botClicks} + ${total.botClicks}`,
-      })
-      .where(eq(referralCodes.code, flush.code)),
-  );
-  for (const [day, tally] of days) {
+  // Code totals: one UPDATE … FROM (VALUES …) per 25 codes (4 parameters each).
+  for (const chunk of chunkRows([...byCode], 4)) {
+    const values = sql.join(
+      chunk.map(([code, t]) => sql`(${code}, ${t.clicks}, ${t.uniqueClicks}, ${t.botClicks})`),
+      sql`, `,
+    );
+    statements.push(
+      db.run(sql`
+        UPDATE ${referralCodes} SET
+          clicks = ${referralCodes.clicks} + v.column2,
+          unique_clicks = ${referralCodes.uniqueClicks} + v.column3,
+          bot_clicks = ${referralCodes.botClicks} + v.column4
+        FROM (VALUES ${values}) AS v
+        WHERE ${referralCodes.code} = v.column1`),
+    );
+  }
+  const increment = (column: AnyColumn) => sql`${column} + excluded.${sql.identifier(column.name)}`;
+  for (const chunk of chunkRows([...byCodeDay], 5)) {
     statements.push(
       db
         .insert(codeDaily)
-        .values({ code: flush.code, day, ...tally })
+        .values(
+          chunk.map(([key, t]) => {
+            const [code = "", day = ""] = key.split("\n");
+            return { code, day, ...t };
+          }),
+        )
         .onConflictDoUpdate({
           target: [codeDaily.code, codeDaily.day],
           set: {
-            clicks: sql`${codeDaily.clicks} + excluded.clicks`,
-            uniqueClicks: sql`${codeDaily.uniqueClicks} + excluded.unique_clicks`,
-            botClicks: sql`${codeDaily.botClicks} + excluded.bot_clicks`,
+            clicks: increment(codeDaily.clicks),
+            uniqueClicks: increment(codeDaily.uniqueClicks),
+            botClicks: increment(codeDaily.botClicks),
           },
         }),
+    );
+  }
+  for (const chunk of chunkRows([...byDay], 4)) {
+    statements.push(
       db
         .insert(programDaily)
-        .values({ day, ...tally })
+        .values(chunk.map(([day, t]) => ({ day, ...t })))
         .onConflictDoUpdate({
           target: programDaily.day,
           set: {
-            clicks: sql`${programDaily.clicks} + excluded.clicks`,
-            uniqueClicks: sql`${programDaily.uniqueClicks} + excluded.unique_clicks`,
-            botClicks: sql`${programDaily.botClicks} + excluded.bot_clicks`,
+            clicks: increment(programDaily.clicks),
+            uniqueClicks: increment(programDaily.uniqueClicks),
+            botClicks: increment(programDaily.botClicks),
           },
         }),
     );
