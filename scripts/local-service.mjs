@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 export const LOCAL_API_KEY = "local-service-api-key-000000";
+export const LOCAL_EVENTS_SECRET = "local-service-events-secret-0";
 
 /**
  * @param {{ port: number, vars?: Record<string, string>, config?: string, migrate?: boolean, log?: boolean }} options
@@ -24,6 +25,7 @@ export async function startLocalService({ port, vars = {}, config, migrate = tru
       "VISITOR_SALT=local-service-visitor-salt-0000",
       "WIDGET_KEYS=w1:local-service-widget-secret-000",
       "STRIPE_WEBHOOK_SECRETS=whsec_local_service_secret_0000",
+      `EVENTS_SECRETS=${LOCAL_EVENTS_SECRET}`,
     ].join("\n"),
   );
   const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };

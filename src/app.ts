@@ -1,20 +1,30 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ConfigError, getConfig } from "./config";
 import { createDb } from "./db/client";
 import { DocsPage } from "./docs/docs-page";
+import { outboxStub } from "./durable-objects/event-outbox";
+import type { AppEnv } from "./env";
 import { ApiError, type ErrorBody } from "./errors";
 import { requireApiKey } from "./middleware/api-key";
+import { credentialKey, jsonBody, rateLimit, securityHeaders } from "./middleware/limits";
 import { createRouter } from "./openapi";
 import { attributions } from "./routes/attributions";
 import { codes } from "./routes/codes";
+import { events } from "./routes/events";
 import { health } from "./routes/health";
 import { redirect } from "./routes/redirect";
 import { rewards } from "./routes/rewards";
 import { stats } from "./routes/stats";
+import { users } from "./routes/users";
 import { webhooks } from "./routes/webhooks";
 import { widgets } from "./routes/widgets";
+
+/** API bodies are small JSON objects; Stripe events can be large. */
+const API_BODY_LIMIT = 16 * 1024;
+const WEBHOOK_BODY_LIMIT = 512 * 1024;
 
 const HTTP_ERROR_CODES: Record<number, string> = {
   400: "invalid_request",
@@ -30,14 +40,45 @@ const HTTP_ERROR_CODES: Record<number, string> = {
 
 const app = createRouter();
 
-app.use("*", async (c, next) => {
+app.use("*", securityHeaders, async (c, next) => {
   c.set("config", getConfig(c.env));
   await next();
 });
-app.use("/api/*", requireApiKey, async (c, next) => {
-  c.set("db", createDb(c.env.DB));
+app.use(
+  "/api/*",
+  requireApiKey,
+  rateLimit(
+    (env) => env.API_LIMITER,
+    (c) => credentialKey(c.req.header("authorization")),
+  ),
+  jsonBody(API_BODY_LIMIT),
+  async (c, next) => {
+    c.set("db", createDb(c.env.DB));
+    await next();
+  },
+);
+app.use(
+  "/api/attributions",
+  rateLimit(
+    (env) => env.ATTRIBUTION_LIMITER,
+    (c) => credentialKey(c.req.header("authorization")),
+  ),
+);
+app.use("/webhooks/*", jsonBody(WEBHOOK_BODY_LIMIT));
+
+/** A write that succeeded may have put events in the outbox: let its deliverer know. */
+const notifyOutbox = createMiddleware<AppEnv>(async (c, next) => {
   await next();
+  if (c.req.method !== "GET" && c.req.method !== "HEAD" && c.res.status < 300) {
+    c.executionCtx.waitUntil(
+      outboxStub(c.env.EVENT_OUTBOX)
+        .poke()
+        .catch((error) => console.warn("could not wake the event outbox; the cron will", error)),
+    );
+  }
 });
+app.use("/api/*", notifyOutbox);
+app.use("/webhooks/*", notifyOutbox);
 
 app.openAPIRegistry.registerComponent("securitySchemes", "ApiKey", {
   type: "http",
@@ -58,6 +99,8 @@ const routes = app
   .route("/", rewards)
   .route("/", webhooks)
   .route("/", stats)
+  .route("/", users)
+  .route("/", events)
   .route("/", widgets);
 
 const DOCUMENT_INFO = {

@@ -68,6 +68,12 @@ const configSchema = z.object({
   STRIPE_SECRET_KEY: optionalText,
   STRIPE_API_BASE: optionalText.pipe(z.url().optional()),
   CLAWBACK_DAYS: positiveInt(30, 3650),
+  CLICK_RETENTION_DAYS: positiveInt(90, 3650),
+  EVENTS_URL: optionalText.pipe(z.url().optional()),
+  EVENTS_SECRETS: optionalText
+    .transform((value) => (value ? list(value) : []))
+    .pipe(z.array(z.string().min(16, "each secret needs at least 16 characters"))),
+  EVENTS_RETRY_BASE_S: positiveInt(30, 3600),
   WIDGET_KEYS: signingKeys,
   WIDGET_TOKEN_TTL_S: positiveInt(3600, 86_400),
   WIDGET_ORIGINS: optionalText.transform((value) => (value ? list(value) : [])).pipe(z.array(z.url())),
@@ -96,6 +102,13 @@ export interface Config {
   /** Where the Stripe SDK sends API calls; only tests and local stubs change it. */
   stripeApiBase: string | undefined;
   clawbackMs: number;
+  /** Where events for the host product are POSTed; unset keeps them in the delivery log only. */
+  eventsUrl: string | undefined;
+  /** Signing secrets for those events: each signs, so the receiver can rotate. */
+  eventsSecrets: string[];
+  eventsRetryBaseMs: number;
+  /** Click rows older than this are deleted by the cron; aggregates stay. */
+  clickRetentionDays: number;
   /** Widget token keys: the first signs, all verify. */
   widgetKeys: SigningKey[];
   widgetTokenTtlMs: number;
@@ -121,6 +134,9 @@ export function parseConfig(env: Record<string, unknown>): Config {
     throw new ConfigError(`Invalid configuration: ${problems.join("; ")}`);
   }
   const v = parsed.data;
+  if (v.EVENTS_URL && v.EVENTS_SECRETS.length === 0) {
+    throw new ConfigError("Invalid configuration: EVENTS_SECRETS is required when EVENTS_URL is set");
+  }
   const [signingKey] = v.ATTRIBUTION_KEYS;
   if (!signingKey) throw new ConfigError("Invalid configuration: ATTRIBUTION_KEYS needs at least one key");
   return {
@@ -140,6 +156,10 @@ export function parseConfig(env: Record<string, unknown>): Config {
     stripeSecretKey: v.STRIPE_SECRET_KEY,
     stripeApiBase: v.STRIPE_API_BASE,
     clawbackMs: v.CLAWBACK_DAYS * DAY_MS,
+    clickRetentionDays: v.CLICK_RETENTION_DAYS,
+    eventsUrl: v.EVENTS_URL,
+    eventsSecrets: v.EVENTS_SECRETS,
+    eventsRetryBaseMs: v.EVENTS_RETRY_BASE_S * 1000,
     widgetKeys: v.WIDGET_KEYS,
     widgetTokenTtlMs: v.WIDGET_TOKEN_TTL_S * 1000,
     widgetOrigins: v.WIDGET_ORIGINS.map((origin) => new URL(origin).origin),

@@ -3,6 +3,7 @@ import { runScheduled } from "./scheduled";
 
 export type { AppType } from "./app";
 export { CodeCounter } from "./durable-objects/code-counter";
+export { EventOutbox } from "./durable-objects/event-outbox";
 
 export default {
   fetch: app.fetch,

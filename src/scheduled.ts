@@ -1,6 +1,8 @@
 import { getConfig } from "./config";
 import { createDb } from "./db/client";
+import { purgeExpiredData } from "./db/queries/housekeeping";
 import { expireRewards } from "./db/queries/rewards";
+import { outboxStub } from "./durable-objects/event-outbox";
 import { fulfilCredits } from "./services/fulfilment";
 import { stripeClient } from "./stripe/client";
 
@@ -11,10 +13,12 @@ export async function runScheduled(env: Env, now: number) {
   const expiredRewards = await expireRewards(db, now);
   // Credit that could not be applied in Stripe after its webhook is retried here.
   const credits = await fulfilCredits({ db, config, stripe: stripeClient(config) }, now);
-  if (expiredRewards > 0 || credits.applied > 0 || credits.failed > 0) {
-    console.log(
-      `scheduled: expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}`,
-    );
-  }
-  return { expiredRewards, credits };
+  const purged = await purgeExpiredData(db, now, config.clickRetentionDays);
+  // A safety net for deliveries whose wake-up was lost.
+  await outboxStub(env.EVENT_OUTBOX).poke();
+  console.log(
+    `scheduled: expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
+      `purged ${purged.clicks} clicks, ${purged.userVisitors} visitor hashes`,
+  );
+  return { expiredRewards, credits, purged };
 }

@@ -32,10 +32,10 @@ export type BatchItem = { toSQL(): CompiledQuery } | { getQuery(): CompiledQuery
  * rather than through `db.batch`, whose D1 driver cannot bind the parameters
  * of raw `db.run(sql…)` statements.
  */
-export async function runBatch(db: Db, statements: readonly BatchItem[]): Promise<void> {
-  if (statements.length === 0) return;
+export async function runBatch(db: Db, statements: readonly BatchItem[]): Promise<D1Result[]> {
+  if (statements.length === 0) return [];
   const d1 = db.$client;
-  await d1.batch(
+  return d1.batch(
     statements.map((statement) => {
       const query = "toSQL" in statement ? statement.toSQL() : statement.getQuery();
       return d1.prepare(query.sql).bind(...query.params);

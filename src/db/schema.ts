@@ -214,6 +214,43 @@ export const rewardDaily = sqliteTable(
   (t) => [primaryKey({ columns: [t.day, t.type] })],
 );
 
+export const outboxEventTypes = [
+  "referral.signed_up",
+  "referral.converted",
+  "reward.granted",
+  "reward.revoked",
+  "reward.expired",
+] as const;
+
+/**
+ * Events for the host product, written by SQLite triggers on `referrals` and
+ * `rewards` (migration 0009) in the same statement as the change they report,
+ * so an event exists exactly when its change committed. Delivered at least
+ * once by the EventOutbox object; the id lets the receiver dedupe.
+ */
+export const outboxEvents = sqliteTable(
+  "outbox_events",
+  {
+    /** Insertion order, which delivery follows. */
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    id: text("id").notNull(),
+    type: text("type", { enum: outboxEventTypes }).notNull(),
+    /** The event's data, JSON. */
+    payload: text("payload").notNull(),
+    createdAt: integer("created_at").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at").notNull(),
+    deliveredAt: integer("delivered_at"),
+    lastStatus: integer("last_status"),
+    lastError: text("last_error"),
+  },
+  (t) => [
+    uniqueIndex("outbox_events_id_unique").on(t.id),
+    index("outbox_events_due_idx").on(t.deliveredAt, t.nextAttemptAt),
+    index("outbox_events_created_idx").on(t.createdAt),
+  ],
+);
+
 /** Stripe events whose effects were applied; inserted in the same batch as the effects. */
 export const stripeEvents = sqliteTable("stripe_events", {
   id: text("id").primaryKey(),

@@ -8,6 +8,11 @@ export function toBase64Url(bytes: Uint8Array): string {
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
+/**
+ * Decodes canonical base64url only: a string whose unused trailing bits are
+ * not zero decodes to the same bytes as another string, so it is refused, and
+ * every distinct token string means distinct bytes.
+ */
 export function fromBase64Url(text: string): Uint8Array | null {
   if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
   const padded = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
@@ -15,7 +20,7 @@ export function fromBase64Url(text: string): Uint8Array | null {
     const binary = atob(padded);
     const bytes = new Uint8Array(binary.length);
     for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    return bytes;
+    return toBase64Url(bytes) === text ? bytes : null;
   } catch {
     return null;
   }

@@ -21,11 +21,6 @@ export interface ClickCounters {
   botClicks: number;
 }
 
-export interface Registration {
-  code: string;
-  userId: string;
-}
-
 /** The same visitor hash within this window counts as one unique click. */
 export const UNIQUE_WINDOW_MS = 60 * 60_000;
 /**
@@ -109,7 +104,7 @@ export class CodeCounter extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** Tables exist only once a code is registered: unknown codes write nothing. */
   private schemaReady: boolean;
-  private readonly known = new Map<string, Registration>();
+  private readonly known = new Set<string>();
   private alarmArmed = false;
   /** When the armed alarm fires (0 when unknown, after a restart). */
   private flushDueAt = 0;
@@ -119,7 +114,7 @@ export class CodeCounter extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.schemaReady =
-      this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'codes'").toArray().length > 0;
+      this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'code_counts'").toArray().length > 0;
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmArmed = (await ctx.storage.getAlarm()) !== null;
     });
@@ -128,9 +123,8 @@ export class CodeCounter extends DurableObject<Env> {
   private ensureSchema(): void {
     if (this.schemaReady) return;
     this.sql.exec(`
-      CREATE TABLE IF NOT EXISTS codes (
+      CREATE TABLE IF NOT EXISTS code_counts (
         code TEXT PRIMARY KEY,
-        user_id TEXT NOT NULL,
         registered_at INTEGER NOT NULL,
         clicks INTEGER NOT NULL DEFAULT 0,
         unique_clicks INTEGER NOT NULL DEFAULT 0,
@@ -160,27 +154,23 @@ export class CodeCounter extends DurableObject<Env> {
     this.schemaReady = true;
   }
 
-  /** Makes a code known to this counter. Idempotent: the first registration stays. */
-  register(code: string, userId: string): Registration {
+  /**
+   * Makes a code known to this counter. Idempotent. The counter keeps no
+   * personal data: not even whose code it is.
+   */
+  register(code: string): void {
     this.ensureSchema();
-    this.sql.exec(
-      "INSERT OR IGNORE INTO codes (code, user_id, registered_at) VALUES (?, ?, ?)",
-      code,
-      userId,
-      Date.now(),
-    );
-    return this.registration(code) as Registration;
+    this.sql.exec("INSERT OR IGNORE INTO code_counts (code, registered_at) VALUES (?, ?)", code, Date.now());
+    this.known.add(code);
   }
 
-  /** The code's registration here, or null for a code nobody created. */
-  registration(code: string): Registration | null {
-    const cached = this.known.get(code);
-    if (cached || !this.schemaReady) return cached ?? null;
-    const row = this.sql.exec<{ user_id: string }>("SELECT user_id FROM codes WHERE code = ?", code).toArray()[0];
-    if (!row) return null;
-    const registration = { code, userId: row.user_id };
-    this.known.set(code, registration);
-    return registration;
+  /** Whether the code was registered here. */
+  isRegistered(code: string): boolean {
+    if (this.known.has(code)) return true;
+    if (!this.schemaReady) return false;
+    const found = this.sql.exec("SELECT 1 FROM code_counts WHERE code = ?", code).toArray().length > 0;
+    if (found) this.known.add(code);
+    return found;
   }
 
   /**
@@ -192,7 +182,7 @@ export class CodeCounter extends DurableObject<Env> {
     const known: Record<string, boolean> = {};
     for (const click of clicks) {
       if (click.code in known) continue;
-      known[click.code] = this.registration(click.code) !== null || (await this.adoptRegistration(click));
+      known[click.code] = this.isRegistered(click.code) || (await this.adoptRegistration(click));
     }
     // From here to the end: storage operations only, so input gates keep the
     // read-modify-write of the counters atomic against concurrent batches.
@@ -209,7 +199,7 @@ export class CodeCounter extends DurableObject<Env> {
     }
     for (const [code, tally] of tallies) {
       this.sql.exec(
-        "UPDATE codes SET clicks = clicks + ?, unique_clicks = unique_clicks + ?, bot_clicks = bot_clicks + ? WHERE code = ?",
+        "UPDATE code_counts SET clicks = clicks + ?, unique_clicks = unique_clicks + ?, bot_clicks = bot_clicks + ? WHERE code = ?",
         tally.clicks,
         tally.uniqueClicks,
         tally.botClicks,
@@ -280,7 +270,7 @@ export class CodeCounter extends DurableObject<Env> {
     return (
       this.sql
         .exec<{ clicks: number; uniqueClicks: number; botClicks: number }>(
-          "SELECT clicks, unique_clicks AS uniqueClicks, bot_clicks AS botClicks FROM codes WHERE code = ?",
+          "SELECT clicks, unique_clicks AS uniqueClicks, bot_clicks AS botClicks FROM code_counts WHERE code = ?",
           code,
         )
         .toArray()[0] ?? { ...ZERO }
@@ -375,9 +365,8 @@ export class CodeCounter extends DurableObject<Env> {
   /** A shard other than 0 learns about its code from shard 0's counter, the code's registry. */
   private async adoptRegistration(click: ClickInput): Promise<boolean> {
     if (click.shard === 0 || counterName(click.code, 0) === this.ctx.id.name) return false;
-    const primary = await counterStub(this.env.CODE_COUNTER, click.code, 0).registration(click.code);
-    if (!primary) return false;
-    this.register(primary.code, primary.userId);
+    if (!(await counterStub(this.env.CODE_COUNTER, click.code, 0).isRegistered(click.code))) return false;
+    this.register(click.code);
     return true;
   }
 }

@@ -4,7 +4,7 @@ import { signAttributionToken } from "../domain/attribution-token";
 import { parseCode } from "../domain/codes";
 import { agentFamily, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
 import { createRouter } from "../openapi";
-import { recordClick } from "../services/clicks";
+import { isKnownCode, recordClick } from "../services/clicks";
 
 const shareLinkRoute = createRoute({
   method: "get",
@@ -43,6 +43,13 @@ export const redirect = createRouter().openapi(shareLinkRoute, async (c) => {
   const visitor = await visitorHash(config.visitorSalt, now, c.req.header("cf-connecting-ip") ?? "", userAgent);
   const clickId = crypto.randomUUID();
   const shard = shardFor(visitor, config.clickShards);
+
+  // A visitor over the click limit still gets to signup, but is not counted and
+  // gets no cookie; the code stays in the URL only if this isolate knows it exists.
+  if (!(await c.env.CLICK_LIMITER.limit({ key: visitor })).success) {
+    if (isKnownCode(code, now)) location.searchParams.set("ref", code);
+    return c.redirect(location.href, 302);
+  }
 
   const result = await recordClick(
     c.env.CODE_COUNTER,

@@ -7,8 +7,9 @@ import { sha256Hex } from "../domain/crypto";
 import { visitorHash } from "../domain/visitor";
 import { verifyWidgetToken } from "../domain/widget-token";
 import { ApiError } from "../errors";
+import { credentialKey, rateLimit } from "../middleware/limits";
 import { requireWidgetToken, type WidgetEnv } from "../middleware/widget-token";
-import { createRouter, ErrorSchema, errorResponse } from "../openapi";
+import { createRouter, errorResponse } from "../openapi";
 import { EntitlementsSchema, examples, RewardSchema } from "../schemas";
 import { leaderboard, userTimeseries, widgetSummary } from "../services/widgets";
 import { EmbedPage, EmbedProblem } from "../widgets/embed-page";
@@ -218,9 +219,13 @@ widgetApi.use(
     maxAge: 600,
   }),
 );
-widgetApi.use("/widgets/v1/me", requireWidgetToken);
-widgetApi.use("/widgets/v1/me/*", requireWidgetToken);
-widgetApi.use("/widgets/v1/leaderboard", requireWidgetToken);
+const widgetLimit = rateLimit<WidgetEnv>(
+  (env) => env.WIDGET_LIMITER,
+  (c) => credentialKey(c.req.header("authorization")),
+);
+// "/me/*" also matches "/me" itself.
+widgetApi.use("/widgets/v1/me/*", requireWidgetToken, widgetLimit);
+widgetApi.use("/widgets/v1/leaderboard", requireWidgetToken, widgetLimit);
 
 export const widgets = widgetApi
   .openapi(meRoute, async (c) => {
@@ -275,5 +280,3 @@ export const widgets = widgetApi
       );
     }
   });
-
-export { ErrorSchema };

@@ -3,21 +3,22 @@ import { type Db, runBatch } from "../db/client";
 import { findCode } from "../db/queries/codes";
 import {
   bumpCounterStatements,
-  findReferral,
   findReferralByReferee,
   insertReferralStatement,
   isUserVisitor,
   type ReferralRow,
   recordBlockedAttribution,
   recordVisitorStatement,
+  referralFromRaw,
 } from "../db/queries/referrals";
-import { grantStatements, type RewardRow, rewardsForReferral } from "../db/queries/rewards";
+import { grantStatements, type RewardRow, rewardFromRaw } from "../db/queries/rewards";
 import { type TokenStatus, verifyAttributionToken } from "../domain/attribution-token";
 import { parseCode } from "../domain/codes";
 import { emailHash, normalizeEmail } from "../domain/email";
 import { capWindow, planSignupGrants } from "../domain/rules";
 import { utcDay } from "../domain/visitor";
 import { ApiError } from "../errors";
+import { ERASED_PREFIX } from "./privacy";
 
 export interface AttributionInput {
   refereeId: string;
@@ -70,7 +71,9 @@ export async function attribute(
   }
 
   const owner = await findCode(db, code);
-  if (!owner) throw new ApiError(404, "code_not_found", `No referral code ${code}`);
+  // The code of an erased user still counts clicks, but refers nobody to anyone.
+  if (!owner || owner.userId.startsWith(ERASED_PREFIX))
+    throw new ApiError(404, "code_not_found", `No referral code ${code}`);
 
   const reason = await fraudReason(deps, input, owner, check.status === "valid" ? check.claims.visitorHash : undefined);
   if (reason) {
@@ -85,8 +88,11 @@ export async function attribute(
     refereeId: input.refereeId,
     at: now,
   });
+  const signups = bumpCounterStatements(db, code, utcDay(now), "signups");
+  const grantItems = grantStatements(db, grants, now);
+  let results: D1Result[];
   try {
-    await runBatch(db, [
+    results = await runBatch(db, [
       insertReferralStatement(
         db,
         {
@@ -102,8 +108,8 @@ export async function attribute(
         capWindow(config.rules, now),
       ),
       // Counters before grants: milestone grants read the new signup count.
-      ...bumpCounterStatements(db, code, utcDay(now), "signups"),
-      ...grantStatements(db, grants, now),
+      ...signups,
+      ...grantItems,
       ...(check.status === "valid" ? [recordVisitorStatement(db, input.refereeId, check.claims.visitorHash, now)] : []),
     ]);
   } catch (error) {
@@ -112,9 +118,15 @@ export async function attribute(
     if (winner) return { created: false, referral: winner, rewards: [], tokenStatus: check.status };
     throw error;
   }
-  const referral = await findReferral(db, referralId);
-  if (!referral) throw new Error(`referral ${referralId} vanished after its batch committed`);
-  return { created: true, referral, rewards: await rewardsForReferral(db, referralId), tokenStatus: check.status };
+  // The answer comes from the batch's own RETURNING rows: nothing is read after
+  // the commit, so a request either fails having written nothing or succeeds.
+  const [inserted] = (results[0]?.results ?? []) as Record<string, unknown>[];
+  if (!inserted) throw new Error(`referral ${referralId} was not returned by its batch`);
+  const granted = results
+    .slice(1 + signups.length, 1 + signups.length + grantItems.length)
+    .flatMap((result) => (result.results ?? []) as Record<string, unknown>[])
+    .map(rewardFromRaw);
+  return { created: true, referral: referralFromRaw(inserted), rewards: granted, tokenStatus: check.status };
 }
 
 async function fraudReason(

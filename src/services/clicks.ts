@@ -32,7 +32,8 @@ const queues = new Map<string, ClickInput[]>();
 const leaders = new Set<string>();
 const lastSent = new Map<string, number>();
 
-function isKnown(code: string, now: number): boolean {
+/** Whether this isolate's counter confirmed the code lately. */
+export function isKnownCode(code: string, now: number): boolean {
   const until = knownCodes.get(code);
   if (until === undefined) return false;
   if (until > now) return true;
@@ -107,7 +108,7 @@ export async function recordClick(
   waitUntil: (promise: Promise<unknown>) => void,
 ): Promise<{ known: boolean } | undefined> {
   const name = counterName(click.code, click.shard);
-  if (isKnown(click.code, click.at)) {
+  if (isKnownCode(click.code, click.at)) {
     const queue = queues.get(name) ?? [];
     queue.push(click);
     queues.set(name, queue);

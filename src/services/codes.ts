@@ -53,7 +53,7 @@ export async function ensureCode(
     if (winner) result = { row: winner, created: false };
   }
   if (!result) throw new ApiError(503, "code_space_exhausted", "Could not find a free code; try again");
-  await counterStub(deps.counters, result.row.code, 0).register(result.row.code, result.row.userId);
+  await counterStub(deps.counters, result.row.code, 0).register(result.row.code);
   return result;
 }
 

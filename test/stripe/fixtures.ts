@@ -273,14 +273,18 @@ export async function signature(
 /** Posts an event to the webhook, signed like Stripe signs it. */
 export async function deliver(
   event: StripeEventShape | string,
-  options: { secret?: string; timestamp?: number; signature?: string | null } = {},
+  options: { secret?: string; timestamp?: number; signature?: string | null; bindings?: Env } = {},
 ): Promise<{ status: number; body: { outcome?: string; error?: { code: string; message: string } } }> {
   const payload = typeof event === "string" ? event : JSON.stringify(event, null, 2);
   const header = options.signature === undefined ? await signature(payload, options) : options.signature;
-  const res = await call("/webhooks/stripe", {
-    method: "POST",
-    headers: { "content-type": "application/json", ...(header === null ? {} : { "stripe-signature": header }) },
-    body: payload,
-  });
+  const res = await call(
+    "/webhooks/stripe",
+    {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(header === null ? {} : { "stripe-signature": header }) },
+      body: payload,
+    },
+    options.bindings,
+  );
   return { status: res.status, body: (await res.json()) as never };
 }

@@ -9,10 +9,6 @@ export function findReferralByReferee(db: Db, refereeId: string): Promise<Referr
   return db.select().from(referrals).where(eq(referrals.refereeId, refereeId)).get();
 }
 
-export function findReferral(db: Db, id: string): Promise<ReferralRow | undefined> {
-  return db.select().from(referrals).where(eq(referrals.id, id)).get();
-}
-
 /**
  * Inserts the referral, deciding `referrer_rewarded` from the referrer's
  * rewarded referrals this month at the moment the batch runs. A second
@@ -30,7 +26,27 @@ export function insertReferralStatement(
         SELECT count(*) < ${cap.cap} FROM ${referrals}
         WHERE referrer_id = ${referral.referrerId} AND referrer_rewarded = 1
           AND signed_up_at >= ${cap.monthStart} AND signed_up_at < ${cap.monthEnd}
-      ), ${referral.signedUpAt})`);
+      ), ${referral.signedUpAt})
+    RETURNING *`);
+}
+
+/** A referral as D1 returns it from raw SQL (snake_case), as drizzle would give it. */
+export function referralFromRaw(raw: Record<string, unknown>): ReferralRow {
+  return {
+    id: raw.id as string,
+    code: raw.code as string,
+    referrerId: raw.referrer_id as string,
+    refereeId: raw.referee_id as string,
+    clickId: raw.click_id as string | null,
+    source: raw.source as ReferralRow["source"],
+    status: raw.status as ReferralRow["status"],
+    referrerRewarded: raw.referrer_rewarded === 1 || raw.referrer_rewarded === true,
+    signedUpAt: raw.signed_up_at as number,
+    convertedAt: raw.converted_at as number | null,
+    conversionPaymentId: raw.conversion_payment_id as string | null,
+    clawedBackAt: raw.clawed_back_at as number | null,
+    canceledAt: raw.canceled_at as number | null,
+  };
 }
 
 type Counter = "signups" | "conversions";

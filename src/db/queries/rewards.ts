@@ -30,7 +30,33 @@ export function grantStatement(db: Db, grant: PlannedGrant, now: number, status:
       ${grant.currency}, ${grant.feature}, ${status}, ${grant.rule}, ${grant.trigger}, ${grant.triggerId},
       ${grant.dedupeKey}, ${grant.validFrom}, ${grant.validUntil}, ${now}, ${now}
     WHERE ${conditionSql(grant.condition)}
-    ON CONFLICT (dedupe_key) DO NOTHING`);
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING *`);
+}
+
+/** A ledger row as D1 returns it from raw SQL (snake_case), as drizzle would give it. */
+export function rewardFromRaw(raw: Record<string, unknown>): RewardRow {
+  return {
+    id: raw.id as string,
+    userId: raw.user_id as string,
+    referralId: raw.referral_id as string | null,
+    type: raw.type as string,
+    amount: raw.amount as number,
+    currency: raw.currency as string | null,
+    feature: raw.feature as string | null,
+    status: raw.status as RewardRow["status"],
+    rule: raw.rule as string,
+    trigger: raw.trigger as string,
+    triggerId: raw.trigger_id as string | null,
+    dedupeKey: raw.dedupe_key as string,
+    validFrom: raw.valid_from as number,
+    validUntil: raw.valid_until as number | null,
+    createdAt: raw.created_at as number,
+    updatedAt: raw.updated_at as number,
+    redeemedAt: raw.redeemed_at as number | null,
+    fulfilledAt: raw.fulfilled_at as number | null,
+    externalRef: raw.external_ref as string | null,
+  };
 }
 
 export function grantStatements(db: Db, grants: readonly PlannedGrant[], now: number): BatchItem[] {
@@ -51,10 +77,6 @@ export function rewardsByDedupeKeys(db: Db, keys: readonly string[]) {
     .select({ id: rewards.id, dedupeKey: rewards.dedupeKey, status: rewards.status, triggerId: rewards.triggerId })
     .from(rewards)
     .where(inArray(rewards.dedupeKey, [...keys]));
-}
-
-export function rewardsForReferral(db: Db, referralId: string): Promise<RewardRow[]> {
-  return db.select().from(rewards).where(eq(rewards.referralId, referralId)).orderBy(rewards.createdAt, rewards.id);
 }
 
 export interface PageCursor {

@@ -1,0 +1,52 @@
+import { lt, sql } from "drizzle-orm";
+import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
+import type { Db } from "../client";
+import { clickFlushes, clicks, outboxEvents, stripeDeferredEvents, userVisitors } from "../schema";
+
+const CHUNK = 1_000;
+/** Rows one table loses per cron run at most; the next run carries on. */
+const MAX_PER_RUN = 50_000;
+
+/** Deletes rows whose `time` is before `cutoff`, a chunk at a time; returns how many went. */
+async function purgeBefore(db: Db, table: SQLiteTable, time: SQLiteColumn, cutoff: number): Promise<number> {
+  let total = 0;
+  while (total < MAX_PER_RUN) {
+    const doomed = db.select({ rowid: sql`rowid` }).from(table).where(lt(time, cutoff)).limit(CHUNK);
+    const { meta } = await db.run(sql`DELETE FROM ${table} WHERE rowid IN (${doomed})`);
+    total += meta.changes;
+    if (meta.changes < CHUNK) break;
+  }
+  return total;
+}
+
+export interface Purged {
+  clicks: number;
+  userVisitors: number;
+  clickFlushes: number;
+  deferredStripeEvents: number;
+  outboxEvents: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Keeps personal data small: click rows past the retention (the aggregates
+ * they fed stay), visitor hashes after their day is over (the salt rotated),
+ * flush markers once no retry can come, Stripe events for customers that
+ * never checked out, and outbound events a month old.
+ */
+export async function purgeExpiredData(db: Db, now: number, clickRetentionDays: number): Promise<Purged> {
+  return {
+    clicks: await purgeBefore(db, clicks, clicks.clickedAt, now - clickRetentionDays * DAY_MS),
+    userVisitors: await purgeBefore(db, userVisitors, userVisitors.seenAt, now - 2 * DAY_MS),
+    clickFlushes: await purgeBefore(db, clickFlushes, clickFlushes.flushedAt, now - 7 * DAY_MS),
+    deferredStripeEvents: await purgeBefore(
+      db,
+      stripeDeferredEvents,
+      stripeDeferredEvents.receivedAt,
+      now - 30 * DAY_MS,
+    ),
+    // Delivered, or given up on after a month of retries.
+    outboxEvents: await purgeBefore(db, outboxEvents, outboxEvents.createdAt, now - 30 * DAY_MS),
+  };
+}

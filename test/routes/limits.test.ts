@@ -1,0 +1,141 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import {
+  API_KEY,
+  call,
+  click,
+  counter,
+  countRows,
+  createCode,
+  type Json,
+  readSetCookie,
+  widgetToken,
+} from "../helpers";
+import { deliver } from "../stripe/fixtures";
+
+const tight = (binding: "API_LIMITER" | "ATTRIBUTION_LIMITER" | "WIDGET_LIMITER"): Env => ({
+  ...env,
+  [binding]: env[`TIGHT_${binding}`],
+});
+const json = (body: unknown, headers: Record<string, string> = {}) => ({
+  method: "POST",
+  headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json", ...headers },
+  body: typeof body === "string" ? body : JSON.stringify(body),
+});
+
+describe("rate limits", () => {
+  it("still redirects a visitor over the click limit, but neither counts nor sets a cookie", async () => {
+    const code = await createCode("limited-owner", "lim");
+    const statuses: number[] = [];
+    let cookies = 0;
+    for (let i = 0; i < 63; i++) {
+      const res = await click(code, { ip: "100.80.0.1" });
+      statuses.push(res.status);
+      if (readSetCookie(res, "ref_token")) cookies++;
+    }
+    expect(statuses.every((status) => status === 302)).toBe(true);
+    expect(cookies).toBe(60);
+    expect(await counter(code).counters(code)).toEqual({ clicks: 60, uniqueClicks: 1, botClicks: 0 });
+    // Another visitor is not affected.
+    expect(readSetCookie(await click(code, { ip: "100.80.0.2" }), "ref_token")).toBeDefined();
+  });
+
+  it("answers 429 with Retry-After over the API limit, and stores nothing", async () => {
+    const bindings = tight("API_LIMITER");
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await call("/api/codes", json({ userId: `limited-api-${i}` }), bindings));
+    expect(results.map((res) => res.status)).toEqual([201, 201, 201, 429, 429]);
+    const refused = results[3] as Response;
+    expect(refused.headers.get("retry-after")).toBe("60");
+    expect(((await refused.json()) as Json).error?.code).toBe("rate_limited");
+    expect(await countRows("SELECT count(*) AS n FROM referral_codes WHERE user_id LIKE 'limited-api-%'")).toBe(3);
+  });
+
+  it("limits attributions per API key on top of the API limit", async () => {
+    const code = await createCode("limited-attr-owner", "lat");
+    const bindings = tight("ATTRIBUTION_LIMITER");
+    const statuses = [];
+    for (let i = 0; i < 4; i++)
+      statuses.push((await call("/api/attributions", json({ refereeId: `lat-${i}`, code }), bindings)).status);
+    expect(statuses).toEqual([201, 201, 201, 429]);
+    expect(
+      (await call("/api/codes/DEVO-NONE0000", { headers: { authorization: `Bearer ${API_KEY}` } }, bindings)).status,
+    ).toBe(404);
+  });
+
+  it("limits widget calls per token", async () => {
+    await createCode("limited-widget", "lwid");
+    const token = await widgetToken("limited-widget");
+    const bindings = tight("WIDGET_LIMITER");
+    const statuses = [];
+    for (let i = 0; i < 4; i++)
+      statuses.push((await call("/widgets/v1/me", { headers: { authorization: `Bearer ${token}` } }, bindings)).status);
+    expect(statuses).toEqual([200, 200, 200, 429]);
+  });
+});
+
+describe("request bodies", () => {
+  it("refuses an API body over 16 KB with 413, before reading it", async () => {
+    const res = await call("/api/codes", json({ userId: "big-body", name: "x".repeat(20_000) }));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as Json).error?.code).toBe("payload_too_large");
+    expect(await countRows("SELECT count(*) AS n FROM referral_codes WHERE user_id = 'big-body'")).toBe(0);
+  });
+
+  it("refuses a Stripe body over 512 KB with 413", async () => {
+    const res = await deliver(JSON.stringify({ id: "evt_big", type: "invoice.paid", padding: "x".repeat(600_000) }));
+    expect(res.status).toBe(413);
+  });
+
+  it.each(["text/plain", "application/x-www-form-urlencoded", ""])(
+    "refuses a body sent as %j with 415",
+    async (type) => {
+      const res = await call("/api/codes", {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_KEY}`, ...(type ? { "content-type": type } : {}) },
+        body: JSON.stringify({ userId: "wrong-type" }),
+      });
+      expect(res.status).toBe(415);
+      expect(((await res.json()) as Json).error?.code).toBe("unsupported_media_type");
+      expect(await countRows("SELECT count(*) AS n FROM referral_codes WHERE user_id = 'wrong-type'")).toBe(0);
+    },
+  );
+
+  it("accepts JSON with a charset, and a POST without a body", async () => {
+    expect(
+      (
+        await call(
+          "/api/codes",
+          json({ userId: "charset-user" }, { "content-type": "application/json; charset=utf-8" }),
+        )
+      ).status,
+    ).toBe(201);
+    const redeem = await call(`/api/rewards/${crypto.randomUUID()}/redeem`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}` },
+    });
+    expect(redeem.status).toBe(404);
+  });
+});
+
+describe("security headers", () => {
+  it("puts CSP, frame-ancestors, nosniff and a referrer policy on every HTML response", async () => {
+    await createCode("headers-user", "hdr");
+    const pages = [
+      await call(`/widgets/v1/embed?token=${await widgetToken("headers-user")}`),
+      await call("/widgets/v1/embed?token=bad"),
+      await call("/docs"),
+    ];
+    for (const res of pages) {
+      expect(res.headers.get("content-type")).toContain("text/html");
+      expect(res.headers.get("content-security-policy")).toMatch(/default-src 'none'.*frame-ancestors /);
+      expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    }
+  });
+
+  it("marks JSON answers nosniff too", async () => {
+    const res = await call("/api/codes/DEVO-NONE0000", { headers: { authorization: `Bearer ${API_KEY}` } });
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+  });
+});
