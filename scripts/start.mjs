@@ -66,7 +66,7 @@ try {
  API docs:    ${BASE}/docs
 
  Try it:
-   curl -i -A "Mozilla/5.0" ${link}
+   curl -i -A "Mozilla/5.0 (Macintosh) Chrome/131.0 Safari/537.36" ${link}
    curl -H "Authorization: Bearer ${apiKey}" ${BASE}/api/codes/${demo.code}
 ────────────────────────────────────────────────────────────────
 `);
