@@ -46,7 +46,9 @@ export const redirect = createRouter().openapi(shareLinkRoute, async (c) => {
 
   // A visitor over the click limit still gets to signup, but is not counted and
   // gets no cookie; the code stays in the URL only if this isolate knows it exists.
-  if (!(await c.env.CLICK_LIMITER.limit({ key: visitor })).success) {
+  // An operator who removes the binding from wrangler.toml turns the limit off.
+  const limiter: RateLimit | undefined = c.env.CLICK_LIMITER;
+  if (limiter && !(await limiter.limit({ key: visitor })).success) {
     if (isKnownCode(code, now)) location.searchParams.set("ref", code);
     return c.redirect(location.href, 302);
   }

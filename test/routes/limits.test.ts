@@ -40,6 +40,19 @@ describe("rate limits", () => {
     expect(readSetCookie(await click(code, { ip: "100.80.0.2" }), "ref_token")).toBeDefined();
   });
 
+  it("counts every click when the operator removes the click limiter binding", async () => {
+    const code = await createCode("unlimited-owner", "unl");
+    const bindings: Env = { ...env, CLICK_LIMITER: undefined as unknown as RateLimit };
+    let cookies = 0;
+    for (let i = 0; i < 63; i++) {
+      const res = await click(code, { ip: "100.80.0.3" }, bindings);
+      expect(res.status).toBe(302);
+      if (readSetCookie(res, "ref_token")) cookies++;
+    }
+    expect(cookies).toBe(63);
+    expect(await counter(code).counters(code)).toEqual({ clicks: 63, uniqueClicks: 1, botClicks: 0 });
+  });
+
   it("answers 429 with Retry-After over the API limit, and stores nothing", async () => {
     const bindings = tight("API_LIMITER");
     const results = [];
