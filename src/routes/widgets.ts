@@ -208,17 +208,21 @@ function securityHeaders(c: Context<WidgetEnv>, nonce: string) {
 }
 
 export const widgetApi = createRouter<WidgetEnv>();
-widgetApi.use(
-  "/widgets/*",
-  cors({
-    origin: (requestOrigin, c) =>
-      (c as Context<WidgetEnv>).var.config.widgetOrigins.includes(requestOrigin) ? requestOrigin : null,
-    allowMethods: ["GET", "OPTIONS"],
-    allowHeaders: ["Authorization", "If-None-Match"],
-    exposeHeaders: ["ETag"],
-    maxAge: 600,
-  }),
-);
+const corsForWidgetOrigins = cors({
+  origin: (requestOrigin) => requestOrigin,
+  allowMethods: ["GET", "OPTIONS"],
+  allowHeaders: ["Authorization", "If-None-Match"],
+  exposeHeaders: ["ETag"],
+  maxAge: 600,
+});
+/** CORS for the widget origins only: any other origin gets no CORS header at all, preflights included. */
+widgetApi.use("/widgets/*", async (c, next) => {
+  const requestOrigin = c.req.header("origin");
+  if (requestOrigin && c.var.config.widgetOrigins.includes(requestOrigin)) return corsForWidgetOrigins(c, next);
+  c.header("Vary", "Origin", { append: true });
+  if (c.req.method === "OPTIONS") return c.body(null, 204);
+  await next();
+});
 const widgetLimit = rateLimit<WidgetEnv>(
   (env) => env.WIDGET_LIMITER,
   (c) => credentialKey(c.req.header("authorization")),
