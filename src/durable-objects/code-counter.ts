@@ -61,15 +61,18 @@ export function counterStub(namespace: DurableObjectNamespace<CodeCounter>, code
   return namespace.getByName(counterName(code, shard));
 }
 
-/** Live click counters of a code: the sum over its shards. */
+/**
+ * Live click counters of a code: the sum over the objects its shards live in.
+ * Two shards may hash to the same object, which then holds both shards'
+ * clicks under the code: each object is read once.
+ */
 export async function readClickCounters(
   namespace: DurableObjectNamespace<CodeCounter>,
   code: string,
   shards: number,
 ): Promise<ClickCounters> {
-  const parts = await Promise.all(
-    Array.from({ length: shards }, (_, shard) => counterStub(namespace, code, shard).counters(code)),
-  );
+  const names = new Set(Array.from({ length: shards }, (_, shard) => counterName(code, shard)));
+  const parts = await Promise.all([...names].map((name) => namespace.getByName(name).counters(code)));
   return parts.reduce(
     (sum, part) => ({
       clicks: sum.clicks + part.clicks,

@@ -130,6 +130,30 @@ describe("CodeCounter", () => {
     expect(await countRows("SELECT clicks AS n FROM referral_codes WHERE code = ?", code)).toBe(400);
   });
 
+  it("counts exactly when two shards of a code share one counter object", async () => {
+    const shards = 64;
+    const objectsOf = (c: string) => new Set(Array.from({ length: shards }, (_, shard) => counterName(c, shard)));
+    // Codes end in random digits; most codes' 64 shards share objects. Take the first that does.
+    let code = await createCode("crowded-owner", "crwd");
+    for (let i = 0; i < 20 && objectsOf(code).size === shards; i++) code = await createCode(`crowded-${i}`, "crwd");
+    expect(objectsOf(code).size).toBeLessThan(shards);
+    // Two clicks from each of 64 visitors, one visitor per shard.
+    const clicks = Array.from({ length: 128 }, (_, i) => {
+      const visitorHash = `${(i % shards).toString(16).padStart(8, "0")}visitor`;
+      return clickInput(code, { visitorHash, shard: shardFor(visitorHash, shards) });
+    });
+    for (const click of clicks) await counter(code, click.shard).recordClicks([click]);
+
+    expect(await readClickCounters(env.CODE_COUNTER, code, shards)).toEqual({
+      clicks: 128,
+      uniqueClicks: 64,
+      botClicks: 0,
+    });
+    for (let shard = 0; shard < shards; shard++) await flush(code, shard);
+    expect(await countRows("SELECT count(*) AS n FROM clicks WHERE code = ?", code)).toBe(128);
+    expect(await countRows("SELECT clicks AS n FROM referral_codes WHERE code = ?", code)).toBe(128);
+  });
+
   it("flushes every click to D1 exactly once, with counters and daily aggregates", async () => {
     const code = await createCode("flush-owner", "flsh");
     // 23 human clicks (3 statements of 11 rows) from 20 visitors, and 2 bots.
