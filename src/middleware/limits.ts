@@ -6,7 +6,7 @@ import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 
 /** Rate limit windows are 60 s, so that is how long a refused caller should wait. */
-const RETRY_AFTER_S = 60;
+export const RETRY_AFTER_S = 60;
 
 /**
  * Refuses a request with 429 and Retry-After when `key` is over the limiter's

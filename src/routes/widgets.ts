@@ -7,7 +7,7 @@ import { sha256Hex } from "../domain/crypto";
 import { visitorHash } from "../domain/visitor";
 import { verifyWidgetToken } from "../domain/widget-token";
 import { ApiError } from "../errors";
-import { credentialKey, rateLimit } from "../middleware/limits";
+import { credentialKey, RETRY_AFTER_S, rateLimit } from "../middleware/limits";
 import { requireWidgetToken, type WidgetEnv } from "../middleware/widget-token";
 import { createRouter, errorResponse } from "../openapi";
 import { EntitlementsSchema, examples, RewardSchema } from "../schemas";
@@ -261,6 +261,20 @@ export const widgets = widgetApi
             : "The link to this card is incomplete or no longer valid. Reload the page, or open your referrals from the dashboard again.",
         }) as string,
         401,
+      );
+    }
+    // The card spends the token's widget budget too: reloading it cannot do what calling the API may not.
+    const limiter: RateLimit | undefined = c.env.WIDGET_LIMITER;
+    const key = await credentialKey(`Bearer ${c.req.valid("query").token}`);
+    if (limiter && key && !(await limiter.limit({ key })).success) {
+      c.header("Retry-After", String(RETRY_AFTER_S));
+      return c.html(
+        EmbedProblem({
+          nonce,
+          heading: "This card was loaded too often",
+          message: "Wait a minute, then reload the page.",
+        }) as string,
+        429,
       );
     }
     const now = Date.now();

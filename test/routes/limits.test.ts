@@ -85,6 +85,26 @@ describe("rate limits", () => {
       statuses.push((await call("/widgets/v1/me", { headers: { authorization: `Bearer ${token}` } }, bindings)).status);
     expect(statuses).toEqual([200, 200, 200, 429]);
   });
+
+  it("counts embed loads against the same token budget, and answers an HTML 429 with Retry-After", async () => {
+    await createCode("limited-embed", "lemb");
+    const token = await widgetToken("limited-embed");
+    const bindings = tight("WIDGET_LIMITER");
+    const statuses = [];
+    for (let i = 0; i < 2; i++)
+      statuses.push((await call("/widgets/v1/me", { headers: { authorization: `Bearer ${token}` } }, bindings)).status);
+    const embed = () => call(`/widgets/v1/embed?token=${encodeURIComponent(token)}`, {}, bindings);
+    statuses.push((await embed()).status);
+    const refused = await embed();
+    expect([...statuses, refused.status]).toEqual([200, 200, 200, 429]);
+    expect(refused.headers.get("retry-after")).toBe("60");
+    expect(refused.headers.get("content-type")).toContain("text/html");
+    expect(await refused.text()).toContain("loaded too often");
+    const refusedApi = await call("/widgets/v1/me", { headers: { authorization: `Bearer ${token}` } }, bindings);
+    expect(refusedApi.status).toBe(429);
+    expect(refusedApi.headers.get("retry-after")).toBe("60");
+    expect(((await refusedApi.json()) as Json).error?.code).toBe("rate_limited");
+  });
 });
 
 describe("request bodies", () => {
