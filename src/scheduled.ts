@@ -3,6 +3,7 @@ import { createDb } from "./db/client";
 import { purgeExpiredData } from "./db/queries/housekeeping";
 import { expireRewards } from "./db/queries/rewards";
 import { outboxStub } from "./durable-objects/event-outbox";
+import { replayClickBacklog } from "./services/click-backlog";
 import { fulfilCredits } from "./services/fulfilment";
 import { stripeClient } from "./stripe/client";
 
@@ -13,12 +14,15 @@ export async function runScheduled(env: Env, now: number) {
   const expiredRewards = await expireRewards(db, now);
   // Credit that could not be applied in Stripe after its webhook is retried here.
   const credits = await fulfilCredits({ db, config, stripe: stripeClient(config) }, now);
+  // Clicks made while their counter was unreachable are counted now.
+  const clickBacklog = await replayClickBacklog(db, env.CODE_COUNTER);
   const purged = await purgeExpiredData(db, now, config.clickRetentionDays);
   // A safety net for deliveries whose wake-up was lost.
   await outboxStub(env.EVENT_OUTBOX).poke();
   console.log(
     `scheduled: expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
+      `backlogged clicks counted ${clickBacklog.replayed}, still waiting ${clickBacklog.waiting}; ` +
       `purged ${purged.clicks} clicks, ${purged.userVisitors} visitor hashes`,
   );
-  return { expiredRewards, credits, purged };
+  return { expiredRewards, credits, clickBacklog, purged };
 }

@@ -52,6 +52,24 @@ export const clicks = sqliteTable(
 );
 
 /**
+ * Clicks whose counter object could not be reached when they were made. The
+ * cron hands them to their counter once it answers again (which skips the
+ * ones that did land), so an outage delays counting instead of losing clicks.
+ */
+export const clickBacklog = sqliteTable(
+  "click_backlog",
+  {
+    clickId: text("click_id").primaryKey(),
+    /** The counter object's name. */
+    counter: text("counter").notNull(),
+    /** The click as the counter takes it (JSON): code, time, visitor hash, bot flag, country, referrer, agent. */
+    click: text("click").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("click_backlog_created_idx").on(t.createdAt)],
+);
+
+/**
  * One row per flush batch that reached D1. Inserted in the same atomic batch
  * as the clicks and counter increments it carries, so a retried flush fails on
  * this primary key and applies nothing twice.

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { createDb } from "../db/client";
+import { clicksInLog } from "../db/queries/click-backlog";
 import { applyClickFlush, type ClickRow, flushLanded } from "../db/queries/clicks";
 
 /** What the Worker knows about one request to a share link. */
@@ -112,6 +113,8 @@ export class CodeCounter extends DurableObject<Env> {
   /** When the armed alarm fires (0 when unknown, after a restart). */
   private flushDueAt = 0;
   private failedFlushes = 0;
+  /** Flushes completed by this instance: lets a replay notice one that ran while it waited on D1. */
+  private flushesDone = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -182,13 +185,47 @@ export class CodeCounter extends DurableObject<Env> {
    * the batch that exist.
    */
   async recordClicks(clicks: readonly ClickInput[]): Promise<Record<string, boolean>> {
+    return this.countClicks(clicks, await this.knownCodes(clicks));
+  }
+
+  /**
+   * Counts clicks that could not reach this counter when they were made (see
+   * the click backlog). Their first delivery may have landed after all: a
+   * click still buffered here is skipped by its id, one already flushed by
+   * its row in D1. A flush that completes while D1 is asked means asking again,
+   * so no click can slip from the buffer to D1 unseen.
+   */
+  async replayClicks(clicks: readonly ClickInput[]): Promise<Record<string, boolean>> {
+    const known = await this.knownCodes(clicks);
+    let fresh = clicks;
+    for (;;) {
+      const flushesBefore = this.flushesDone;
+      const inLog = await clicksInLog(
+        createDb(this.env.DB),
+        fresh.map((click) => click.clickId),
+      );
+      fresh = fresh.filter((click) => !inLog.has(click.clickId));
+      if (this.flushesDone === flushesBefore) break;
+    }
+    return this.countClicks(fresh, known);
+  }
+
+  /** Which codes of the batch exist; may ask shard 0's counter. */
+  private async knownCodes(clicks: readonly ClickInput[]): Promise<Record<string, boolean>> {
     const known: Record<string, boolean> = {};
     for (const click of clicks) {
       if (click.code in known) continue;
       known[click.code] = this.isRegistered(click.code) || (await this.adoptRegistration(click));
     }
-    // From here to the end: storage operations only, so input gates keep the
-    // read-modify-write of the counters atomic against concurrent batches.
+    return known;
+  }
+
+  private async countClicks(
+    clicks: readonly ClickInput[],
+    known: Record<string, boolean>,
+  ): Promise<Record<string, boolean>> {
+    // From here to the first await: storage operations only, so input gates keep
+    // the read-modify-write of the counters atomic against concurrent batches.
     const tallies = new Map<string, ClickCounters>();
     for (const click of clicks) {
       if (!known[click.code]) continue;
@@ -337,6 +374,7 @@ export class CodeCounter extends DurableObject<Env> {
     }
     this.failedFlushes = 0;
     this.sql.exec("DELETE FROM pending_clicks WHERE flush_id = ?", flushId);
+    this.flushesDone++;
     if (this.pendingClicks() > 0) {
       this.alarmArmed = true;
       // A full batch goes at once; a remainder waits for company, like any new click.

@@ -1,5 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { setCookie } from "hono/cookie";
+import { createDb } from "../db/client";
+import { backlogClicks } from "../db/queries/click-backlog";
 import { signAttributionToken } from "../domain/attribution-token";
 import { parseCode } from "../domain/codes";
 import { agentFamily, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
@@ -55,6 +57,7 @@ export const redirect = createRouter().openapi(shareLinkRoute, async (c) => {
 
   const result = await recordClick(
     c.env.CODE_COUNTER,
+    (counter, clicks) => backlogClicks(createDb(c.env.DB), counter, clicks, Date.now()),
     {
       code,
       shard,
@@ -69,8 +72,8 @@ export const redirect = createRouter().openapi(shareLinkRoute, async (c) => {
     (promise) => c.executionCtx.waitUntil(promise),
   );
   // When the counter cannot be reached the person still gets to signup, with
-  // the code in the URL for the signup backend, but no cookie vouches for an
-  // unrecorded click.
+  // the code in the URL for the signup backend, but no cookie vouches for a
+  // click not counted yet (it waits in the backlog).
   if (result && !result.known) return c.redirect(location.href, 302);
 
   location.searchParams.set("ref", code);

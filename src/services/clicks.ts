@@ -61,20 +61,33 @@ async function send(namespace: Counters, name: string, clicks: ClickInput[]): Pr
   }
 }
 
-async function sendQueued(namespace: Counters, name: string, clicks: ClickInput[]): Promise<void> {
+/** Keeps clicks their counter did not take (the click backlog), for the cron to hand over later. */
+export type Backlog = (counter: string, clicks: ClickInput[]) => Promise<void>;
+
+/** Backlogs clicks that could not reach their counter; only if that fails too are they lost. */
+async function toBacklog(backlog: Backlog, name: string, clicks: ClickInput[], cause: unknown): Promise<void> {
+  try {
+    await backlog(name, clicks);
+    console.warn(`${clicks.length} clicks could not reach their counter ${name}; backlogged`, cause);
+  } catch (error) {
+    console.error(`${clicks.length} clicks could not reach their counter ${name} nor the backlog`, cause, error);
+  }
+}
+
+async function sendQueued(namespace: Counters, backlog: Backlog, name: string, clicks: ClickInput[]): Promise<void> {
   for (let i = 0; i < clicks.length; i += MAX_BATCH) {
     const batch = clicks.slice(i, i + MAX_BATCH);
     try {
       const known = await send(namespace, name, batch);
       for (const [code, exists] of Object.entries(known)) if (!exists) knownCodes.delete(code);
     } catch (error) {
-      console.error(`${batch.length} clicks could not reach their counter ${name}`, error);
+      await toBacklog(backlog, name, batch, error);
     }
   }
 }
 
 /** The leader's loop: send what is queued until the queue is empty or this request has led long enough. */
-async function lead(namespace: Counters, name: string): Promise<void> {
+async function lead(namespace: Counters, backlog: Backlog, name: string): Promise<void> {
   const started = Date.now();
   for (;;) {
     const overtime = Date.now() - started > LEAD_FOR_MS;
@@ -92,7 +105,7 @@ async function lead(namespace: Counters, name: string): Promise<void> {
     if (batch.length > 0) {
       if (lastSent.size >= MAX_KNOWN) lastSent.clear();
       lastSent.set(name, Date.now());
-      await sendQueued(namespace, name, batch);
+      await sendQueued(namespace, backlog, name, batch);
     }
     if (handOver) return;
   }
@@ -100,10 +113,12 @@ async function lead(namespace: Counters, name: string): Promise<void> {
 
 /**
  * Records a click exactly once and says whether its code exists. Undefined
- * when the counter could not be reached: the caller still redirects.
+ * when the counter could not be reached: the caller still redirects, and the
+ * click waits in the backlog for the counter to come back.
  */
 export async function recordClick(
   namespace: Counters,
+  backlog: Backlog,
   click: ClickInput,
   waitUntil: (promise: Promise<unknown>) => void,
 ): Promise<{ known: boolean } | undefined> {
@@ -114,7 +129,7 @@ export async function recordClick(
     queues.set(name, queue);
     if (!leaders.has(name)) {
       leaders.add(name);
-      waitUntil(lead(namespace, name));
+      waitUntil(lead(namespace, backlog, name));
     }
     return { known: true };
   }
@@ -123,7 +138,7 @@ export async function recordClick(
     if (known) remember(click.code, click.at);
     return { known };
   } catch (error) {
-    console.error(`recording a click on ${click.code} failed`, error);
+    waitUntil(toBacklog(backlog, name, [click], error));
     return undefined;
   }
 }

@@ -154,6 +154,27 @@ describe("CodeCounter", () => {
     expect(await countRows("SELECT clicks AS n FROM referral_codes WHERE code = ?", code)).toBe(128);
   });
 
+  it("counts a replayed click once, whether its first delivery is still buffered, already in D1, or never came", async () => {
+    const code = await createCode("replay-owner", "rply");
+    const stub = counter(code);
+    const flushed = clickInput(code);
+    const buffered = clickInput(code);
+    const lost = clickInput(code);
+    await stub.recordClicks([flushed]);
+    await flush(code);
+    await stub.recordClicks([buffered]);
+    expect(await stub.replayClicks([flushed, buffered, lost])).toEqual({ [code]: true });
+    expect(await stub.replayClicks([flushed, buffered, lost])).toEqual({ [code]: true });
+    expect(await stub.counters(code)).toEqual({ clicks: 3, uniqueClicks: 3, botClicks: 0 });
+    await flush(code);
+    expect(await countRows("SELECT count(*) AS n FROM clicks WHERE code = ?", code)).toBe(3);
+    expect(await countRows("SELECT clicks AS n FROM referral_codes WHERE code = ?", code)).toBe(3);
+    // A click on a code that does not exist stores nothing, as it would have the first time.
+    expect(await counter("DEVO-GHST0001").replayClicks([clickInput("DEVO-GHST0001")])).toEqual({
+      "DEVO-GHST0001": false,
+    });
+  });
+
   it("flushes every click to D1 exactly once, with counters and daily aggregates", async () => {
     const code = await createCode("flush-owner", "flsh");
     // 23 human clicks (3 statements of 11 rows) from 20 visitors, and 2 bots.

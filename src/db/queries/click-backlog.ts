@@ -1,0 +1,52 @@
+import { asc, inArray } from "drizzle-orm";
+import type { ClickInput } from "../../durable-objects/code-counter";
+import { chunkRows, type Db, runBatch } from "../client";
+import { clickBacklog, clicks } from "../schema";
+
+export interface BackloggedClick {
+  counter: string;
+  click: ClickInput;
+}
+
+/** Keeps clicks their counter did not take, to be handed to it later. Idempotent per click id. */
+export async function backlogClicks(db: Db, counter: string, batch: readonly ClickInput[], now: number): Promise<void> {
+  const rows = batch.map((click) => ({
+    clickId: click.clickId,
+    counter,
+    click: JSON.stringify(click),
+    createdAt: now,
+  }));
+  if (rows.length === 0) return;
+  await runBatch(
+    db,
+    chunkRows(rows, 4).map((chunk) => db.insert(clickBacklog).values(chunk).onConflictDoNothing()),
+  );
+}
+
+/** The oldest backlogged clicks. */
+export async function oldestBacklog(db: Db, limit: number): Promise<BackloggedClick[]> {
+  const rows = await db
+    .select({ counter: clickBacklog.counter, click: clickBacklog.click })
+    .from(clickBacklog)
+    .orderBy(asc(clickBacklog.createdAt))
+    .limit(limit);
+  return rows.map((row) => ({ counter: row.counter, click: JSON.parse(row.click) as ClickInput }));
+}
+
+export async function dropFromBacklog(db: Db, clickIds: readonly string[]): Promise<void> {
+  if (clickIds.length === 0) return;
+  await runBatch(
+    db,
+    chunkRows(clickIds, 1).map((chunk) => db.delete(clickBacklog).where(inArray(clickBacklog.clickId, chunk))),
+  );
+}
+
+/** Which of these clicks already reached the click log. */
+export async function clicksInLog(db: Db, clickIds: readonly string[]): Promise<Set<string>> {
+  const found = new Set<string>();
+  for (const chunk of chunkRows(clickIds, 1)) {
+    const rows = await db.select({ id: clicks.id }).from(clicks).where(inArray(clicks.id, chunk));
+    for (const row of rows) found.add(row.id);
+  }
+  return found;
+}
