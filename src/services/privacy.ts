@@ -2,6 +2,7 @@ import { eq, inArray, sql } from "drizzle-orm";
 import { type BatchItem, type Db, runBatch } from "../db/client";
 import {
   blockedAttributions,
+  clicks,
   codeDaily,
   outboxEvents,
   referralCodes,
@@ -35,6 +36,21 @@ export async function exportUser(db: Db, userId: string) {
       ? db.select().from(codeDaily).where(eq(codeDaily.code, code.code)).orderBy(codeDaily.day)
       : Promise.resolve([]),
   ]);
+  const customerIds = customers.map((customer) => customer.customerId);
+  const [referringClick, heldEvents, events] = await Promise.all([
+    referredBy?.clickId ? db.select().from(clicks).where(eq(clicks.id, referredBy.clickId)).get() : undefined,
+    customerIds.length > 0
+      ? db.select().from(stripeDeferredEvents).where(inArray(stripeDeferredEvents.customerId, customerIds))
+      : Promise.resolve([]),
+    db
+      .select({ id: outboxEvents.id, type: outboxEvents.type, payload: outboxEvents.payload })
+      .from(outboxEvents)
+      .where(
+        sql`${userId} IN (json_extract(${outboxEvents.payload}, '$.userId'), json_extract(${outboxEvents.payload}, '$.referrerId'),
+                          json_extract(${outboxEvents.payload}, '$.refereeId'))`,
+      )
+      .orderBy(outboxEvents.seq),
+  ]);
   const found =
     code !== undefined ||
     referredBy !== undefined ||
@@ -51,7 +67,15 @@ export async function exportUser(db: Db, userId: string) {
     rewards: ledger,
     visitorHashes: visitors,
     refusedAttributions: blocked,
-    stripe: { customers, payments, charges, disputes },
+    clickThatReferredThem: referringClick ?? null,
+    stripe: {
+      customers,
+      payments,
+      charges,
+      disputes,
+      heldEvents: heldEvents.map((event) => ({ ...event, payload: JSON.parse(event.payload) as unknown })),
+    },
+    events: events.map((event) => ({ ...event, payload: JSON.parse(event.payload) as unknown })),
   };
 }
 
@@ -82,11 +106,14 @@ export async function eraseUser(db: Db, userId: string) {
     db.update(stripePayments).set({ userId: tombstone }).where(eq(stripePayments.userId, userId)),
     db.update(stripeCharges).set({ userId: tombstone }).where(eq(stripeCharges.userId, userId)),
     db.update(stripeDisputes).set({ userId: tombstone }).where(eq(stripeDisputes.userId, userId)),
-    // Events still about this user: undelivered ones are dropped, delivered ones lose the user.
-    db.run(sql`
-      DELETE FROM ${outboxEvents}
-      WHERE ${userId} IN (json_extract(payload, '$.userId'), json_extract(payload, '$.referrerId'),
-                          json_extract(payload, '$.refereeId'))`),
+    // Events for this user are dropped; events for others that name this user
+    // as their referrer or referee keep going, naming the tombstone instead.
+    db.run(sql`DELETE FROM ${outboxEvents} WHERE json_extract(payload, '$.userId') = ${userId}`),
+    ...(["referrerId", "refereeId"] as const).map((field) =>
+      db.run(sql`
+        UPDATE ${outboxEvents} SET payload = json_set(payload, ${`$.${field}`}, ${tombstone})
+        WHERE json_extract(payload, ${`$.${field}`}) = ${userId}`),
+    ),
     ...(customerIds.length > 0
       ? [db.delete(stripeDeferredEvents).where(inArray(stripeDeferredEvents.customerId, customerIds))]
       : []),

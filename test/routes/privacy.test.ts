@@ -17,6 +17,7 @@ describe("GET /api/users/:userId/export", () => {
     const customer = newCustomerId();
     await deliver(checkoutCompleted({ userId: "export-bob", customer, at: Date.now() - DAY }));
 
+    await flush(code);
     const res = await api("/api/users/export-bob/export");
     expect(res.status).toBe(200);
     const data = (await res.json()) as Json & { rewards: unknown[]; stripe: { customers: { customerId: string }[] } };
@@ -25,6 +26,11 @@ describe("GET /api/users/:userId/export", () => {
     expect(data.rewards).toHaveLength(3);
     expect(data.visitorHashes).toHaveLength(1);
     expect(data.stripe.customers.map((c) => c.customerId)).toEqual([customer]);
+    expect(data.clickThatReferredThem).toMatchObject({ code, isBot: false });
+    expect(data.clickThatReferredThem).toHaveProperty("id", (data.referredBy as { clickId: string }).clickId);
+    const events = data.events as { type: string; payload: Record<string, unknown> }[];
+    expect(events.map((event) => event.type)).toContain("referral.signed_up");
+    expect(events.every((event) => Object.values(event.payload).includes("export-bob"))).toBe(true);
 
     const alice = (await (await api("/api/users/export-alice/export")).json()) as Json & { referralsMade: unknown[] };
     expect(alice.code).toMatchObject({ code, userId: "export-alice" });
@@ -79,6 +85,18 @@ describe("DELETE /api/users/:userId", () => {
       await env.DB.prepare("SELECT signups, conversions FROM referral_codes WHERE code = ?").bind(code).first(),
     ).toEqual(countersBefore);
     expect(await countRows("SELECT count(*) AS n FROM outbox_events WHERE payload LIKE '%erase-carol%'")).toBe(0);
+    // The referees' own events stay, naming the tombstone as their referrer.
+    expect(
+      await countRows(
+        `SELECT count(*) AS n FROM outbox_events
+         WHERE type = 'referral.signed_up' AND json_extract(payload, '$.referrerId') = ?
+           AND json_extract(payload, '$.refereeId') IN ('erase-dan', 'erase-erin')`,
+        tombstone,
+      ),
+    ).toBe(2);
+    expect(
+      await countRows("SELECT count(*) AS n FROM outbox_events WHERE json_extract(payload, '$.userId') = 'erase-dan'"),
+    ).toBeGreaterThan(0);
 
     // The link still counts clicks, but refers nobody to an erased user.
     expect((await click(code, { ip: "100.91.0.2" })).status).toBe(302);
