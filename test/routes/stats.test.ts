@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { api, attribute, click, createCode, flush, type Json } from "../helpers";
+import {
+  chargeRefunded,
+  checkoutCompleted,
+  deliver,
+  invoicePaid,
+  newChargeId,
+  newCustomerId,
+} from "../stripe/fixtures";
+
+const today = () => new Date().toISOString().slice(0, 10);
+
+// This file's storage is its own, so the program's totals are exactly what it creates.
+describe("GET /api/stats over a whole story", () => {
+  it("counts clicks, signups, conversions, rewards and revenue, with rates and top referrers", async () => {
+    const code = await createCode("story-alice", "alic");
+    await api(`/api/codes/${code}`, { method: "PATCH", body: { displayName: "Alice A." } });
+    await click(code, { ip: "198.18.9.1" });
+    await click(code, { ip: "198.18.9.1" });
+    await click(code, { method: "HEAD" });
+    await flush(code);
+    // Two signups, each rewarding both sides: 2 referrer entries and 3 referee entries.
+    expect((await attribute({ refereeId: "story-bob", code })).status).toBe(201);
+    expect((await attribute({ refereeId: "story-carol", code })).status).toBe(201);
+    // Bob pays twice (one conversion, +1 conversion credit); a part of the second payment is refunded.
+    const customer = newCustomerId();
+    const at = Date.now() - 60 * 60_000;
+    await deliver(checkoutCompleted({ userId: "story-bob", customer, at }));
+    await deliver(invoicePaid({ customer, at: at + 60_000, amount: 2900 }));
+    await deliver(invoicePaid({ customer, at: at + 120_000, amount: 2900 }));
+    await deliver(
+      chargeRefunded({
+        customer,
+        chargeId: newChargeId(),
+        chargedAt: at + 120_000,
+        at: at + 180_000,
+        amountRefunded: 900,
+      }),
+    );
+    // Alice redeems one of her rewards.
+    const ledger = (await (await api("/api/users/story-alice/rewards?limit=50")).json()) as { rewards: Json[] };
+    const redeemable = ledger.rewards.find((reward) => reward.type === "extra_messages");
+    expect((await api(`/api/rewards/${redeemable?.id}/redeem`, { method: "POST" })).status).toBe(200);
+
+    const res = await api(`/api/stats?from=${today()}&to=${today()}`);
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({
+      from: today(),
+      to: today(),
+      clicks: 2,
+      uniqueClicks: 1,
+      botClicks: 1,
+      signups: 2,
+      conversions: 1,
+      conversionRate: 0.5,
+      rewards: { granted: 11, redeemed: 1, expired: 0, revoked: 0, redemptionRate: 0.0909 },
+      revenue: [{ currency: "usd", gross: 5800, refunded: 900, net: 4900 }],
+      topReferrers: [{ code, userId: "story-alice", displayName: "Alice A.", signups: 2, conversions: 1 }],
+    });
+  });
+});
