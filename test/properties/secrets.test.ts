@@ -12,6 +12,8 @@ const SECRETS = [
   ...testBindings.STRIPE_WEBHOOK_SECRETS.split(","),
   testBindings.VISITOR_SALT,
   "sk_test_secret_never_logged_0000",
+  "evt_secret_never_logged_00000000",
+  "evt-too-short",
 ];
 
 afterEach(() => {
@@ -39,6 +41,18 @@ describe("secrets", () => {
     // Misconfigured: a bad setting next to good secrets, and a Stripe key that must not echo.
     const broken = { ...env, API_KEYS: "short", STRIPE_SECRET_KEY: "sk_test_secret_never_logged_0000" };
     await keep(call("/api/codes/DEVO-NONE0000", { headers: { authorization: `Bearer ${API_KEY}` } }, broken as Env));
+    // Outbound event secrets: a good one next to a bad setting, and one too short to be valid.
+    for (const events of [
+      { EVENTS_URL: "not a url", EVENTS_SECRETS: "evt_secret_never_logged_00000000" },
+      { EVENTS_URL: "https://hooks.example.com/referrals", EVENTS_SECRETS: "evt-too-short" },
+    ]) {
+      await keep(
+        call("/api/codes/DEVO-NONE0000", { headers: { authorization: `Bearer ${API_KEY}` } }, {
+          ...env,
+          ...events,
+        } as Env),
+      );
+    }
     // D1 failing mid-request.
     const failing = {
       ...env,
@@ -60,7 +74,8 @@ describe("secrets", () => {
       ),
     );
 
-    expect(answers.some((answer) => answer.includes("misconfigured"))).toBe(true);
+    expect(answers.filter((answer) => answer.includes("misconfigured"))).toHaveLength(3);
+    expect(answers.some((answer) => answer.includes("EVENTS_SECRETS"))).toBe(true);
     expect(answers.some((answer) => answer.includes("internal_error"))).toBe(true);
     const everything = [...logged, ...answers].join("\n");
     for (const secret of SECRETS) expect(everything, `a secret leaked: ${secret.slice(0, 6)}…`).not.toContain(secret);
