@@ -17,14 +17,17 @@ export function rateLimit<E extends AppEnv>(
   key: (c: Context<E>) => Promise<string | undefined> | string | undefined,
 ): MiddlewareHandler<E> {
   return createMiddleware<E>(async (c, next) => {
-    const binding = limiter(c.env);
-    const id = await key(c);
-    if (binding && id !== undefined && !(await binding.limit({ key: id })).success) {
+    if (await overLimit(limiter(c.env), await key(c))) {
       c.header("Retry-After", String(RETRY_AFTER_S));
       throw new ApiError(429, "rate_limited", `Too many requests; retry in ${RETRY_AFTER_S} seconds`);
     }
     await next();
   });
+}
+
+/** Whether `key` is over the limiter's budget. A missing binding (removed from wrangler.toml) is no limit. */
+export async function overLimit(binding: RateLimit | undefined, key: string | undefined): Promise<boolean> {
+  return binding !== undefined && key !== undefined && !(await binding.limit({ key })).success;
 }
 
 /** A stable, non-secret key for a credential: its digest, never the credential itself. */

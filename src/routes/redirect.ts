@@ -5,6 +5,7 @@ import { backlogClicks } from "../db/queries/click-backlog";
 import { signAttributionToken } from "../domain/attribution-token";
 import { parseCode } from "../domain/codes";
 import { agentFamily, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
+import { overLimit } from "../middleware/limits";
 import { createRouter } from "../openapi";
 import { isKnownCode, recordClick } from "../services/clicks";
 
@@ -48,9 +49,7 @@ export const redirect = createRouter().openapi(shareLinkRoute, async (c) => {
 
   // A visitor over the click limit still gets to signup, but is not counted and
   // gets no cookie; the code stays in the URL only if this isolate knows it exists.
-  // An operator who removes the binding from wrangler.toml turns the limit off.
-  const limiter: RateLimit | undefined = c.env.CLICK_LIMITER;
-  if (limiter && !(await limiter.limit({ key: visitor })).success) {
+  if (await overLimit(c.env.CLICK_LIMITER, visitor)) {
     if (isKnownCode(code, now)) location.searchParams.set("ref", code);
     return c.redirect(location.href, 302);
   }

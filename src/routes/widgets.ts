@@ -7,7 +7,7 @@ import { sha256Hex } from "../domain/crypto";
 import { visitorHash } from "../domain/visitor";
 import { verifyWidgetToken } from "../domain/widget-token";
 import { ApiError } from "../errors";
-import { credentialKey, RETRY_AFTER_S, rateLimit } from "../middleware/limits";
+import { credentialKey, overLimit, RETRY_AFTER_S, rateLimit } from "../middleware/limits";
 import { requireWidgetToken, type WidgetEnv } from "../middleware/widget-token";
 import { createRouter, errorResponse } from "../openapi";
 import { EntitlementsSchema, examples, RewardSchema } from "../schemas";
@@ -264,9 +264,7 @@ export const widgets = widgetApi
       );
     }
     // The card spends the token's widget budget too: reloading it cannot do what calling the API may not.
-    const limiter: RateLimit | undefined = c.env.WIDGET_LIMITER;
-    const key = await credentialKey(`Bearer ${c.req.valid("query").token}`);
-    if (limiter && key && !(await limiter.limit({ key })).success) {
+    if (await overLimit(c.env.WIDGET_LIMITER, await credentialKey(`Bearer ${c.req.valid("query").token}`))) {
       c.header("Retry-After", String(RETRY_AFTER_S));
       return c.html(
         EmbedProblem({
