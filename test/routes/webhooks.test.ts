@@ -43,6 +43,13 @@ async function conversionReward(referrerId: string) {
     .first<{ id: string; status: string; amount: number; triggerId: string }>();
 }
 
+/** A small refund of the converting payment: how a charge id becomes known without a Stripe key. */
+async function refundSmallPart(r: Awaited<ReturnType<typeof referral>>, chargeId: string, at: number) {
+  await deliver(
+    chargeRefunded({ customer: r.customer, chargeId, chargedAt: r.base + 61_000, at, amountRefunded: 100 }),
+  );
+}
+
 async function referralRow(refereeId: string) {
   return env.DB.prepare("SELECT * FROM referrals WHERE referee_id = ?")
     .bind(refereeId)
@@ -284,15 +291,7 @@ describe("POST /webhooks/stripe: events", () => {
     await deliver(checkoutCompleted({ userId: r.refereeId, customer: r.customer, at: r.base }));
     await deliver(invoicePaid({ customer: r.customer, at: r.base + 60_000 }));
     // The charge becomes known through a small refund; the dispute names only the charge.
-    await deliver(
-      chargeRefunded({
-        customer: r.customer,
-        chargeId,
-        chargedAt: r.base + 61_000,
-        at: r.base + DAY,
-        amountRefunded: 100,
-      }),
-    );
+    await refundSmallPart(r, chargeId, r.base + DAY);
 
     expect(
       (
@@ -317,15 +316,7 @@ describe("POST /webhooks/stripe: events", () => {
     const disputeId = newDisputeId();
     await deliver(checkoutCompleted({ userId: r.refereeId, customer: r.customer, at: r.base }));
     await deliver(invoicePaid({ customer: r.customer, at: r.base + 60_000 }));
-    await deliver(
-      chargeRefunded({
-        customer: r.customer,
-        chargeId,
-        chargedAt: r.base + 61_000,
-        at: r.base + DAY,
-        amountRefunded: 100,
-      }),
-    );
+    await refundSmallPart(r, chargeId, r.base + DAY);
     await deliver(
       disputeEvent("charge.dispute.closed", { disputeId, chargeId, status: "lost", at: r.base + 50 * DAY }),
     );
@@ -348,15 +339,7 @@ describe("POST /webhooks/stripe: events", () => {
     expect((await deliver(dispute)).body.outcome).toBe("unresolved");
     expect(await conversionReward(r.referrerId)).toMatchObject({ status: "active" });
 
-    await deliver(
-      chargeRefunded({
-        customer: r.customer,
-        chargeId,
-        chargedAt: r.base + 61_000,
-        at: r.base + 3 * DAY,
-        amountRefunded: 100,
-      }),
-    );
+    await refundSmallPart(r, chargeId, r.base + 3 * DAY);
     expect(await conversionReward(r.referrerId)).toMatchObject({ status: "pending" });
   });
 
