@@ -204,6 +204,13 @@ export const rewards = sqliteTable(
     /** Set when the reward was applied outside the ledger (a Stripe customer balance credit). */
     fulfilledAt: integer("fulfilled_at"),
     externalRef: text("external_ref"),
+    /** When the entry was last revoked: a reinstatement takes the revocation back from that day's count. */
+    revokedAt: integer("revoked_at"),
+    /**
+     * Who revoked it: `stripe` when the Stripe facts did (a refund, a lost
+     * dispute), so facts that stop applying reinstate it; anything else is final.
+     */
+    revokedBy: text("revoked_by"),
   },
   (t) => [
     uniqueIndex("rewards_dedupe_key_unique").on(t.dedupeKey),
@@ -238,6 +245,7 @@ export const outboxEventTypes = [
   "reward.granted",
   "reward.revoked",
   "reward.expired",
+  "reward.reinstated",
 ] as const;
 
 /**
@@ -269,11 +277,19 @@ export const outboxEvents = sqliteTable(
   ],
 );
 
-/** Stripe events whose effects were applied; inserted in the same batch as the effects. */
+/**
+ * Stripe events whose effects were applied; inserted in the same batch as the
+ * effects. A signed event the service cannot read is kept here too, with the
+ * reason and its payload (personal fields removed), for the operator.
+ */
 export const stripeEvents = sqliteTable("stripe_events", {
   id: text("id").primaryKey(),
   type: text("type").notNull(),
   processedAt: integer("processed_at").notNull(),
+  /** `unprocessable` for a signed event whose shape the service cannot read; null otherwise. */
+  outcome: text("outcome"),
+  reason: text("reason"),
+  payload: text("payload"),
 });
 
 /** A referee's payment: a paid invoice, or a paid one-off checkout session. */
@@ -282,7 +298,8 @@ export const stripePayments = sqliteTable(
   {
     id: text("id").primaryKey(),
     userId: text("user_id").notNull(),
-    customerId: text("customer_id").notNull(),
+    /** Null for a one-off checkout that created no customer: the payment intent ties its refunds to it. */
+    customerId: text("customer_id"),
     paymentIntent: text("payment_intent"),
     currency: text("currency").notNull(),
     amount: integer("amount").notNull(),
@@ -297,7 +314,7 @@ export const stripeCharges = sqliteTable(
   {
     id: text("id").primaryKey(),
     userId: text("user_id").notNull(),
-    customerId: text("customer_id").notNull(),
+    customerId: text("customer_id"),
     paymentIntent: text("payment_intent"),
     currency: text("currency").notNull(),
     amount: integer("amount").notNull(),
@@ -305,7 +322,7 @@ export const stripeCharges = sqliteTable(
     fullyRefundedAt: integer("fully_refunded_at"),
     createdAt: integer("created_at").notNull(),
   },
-  (t) => [index("stripe_charges_user_idx").on(t.userId)],
+  (t) => [index("stripe_charges_user_idx").on(t.userId), index("stripe_charges_intent_idx").on(t.paymentIntent)],
 );
 
 /** Disputes, with the user once their charge is known. */

@@ -1,5 +1,5 @@
 import type { RewardStatus } from "../db/schema";
-import { canTransition } from "./ledger";
+import { canReinstate, canTransition } from "./ledger";
 import type { PlannedGrant } from "./rules";
 
 /**
@@ -12,7 +12,8 @@ import type { PlannedGrant } from "./rules";
 export interface PaymentFact {
   /** The invoice or checkout session id. */
   id: string;
-  customerId: string;
+  /** Null for a one-off checkout that created no Stripe customer. */
+  customerId: string | null;
   paymentIntent: string | null;
   currency: string;
   amount: number;
@@ -21,7 +22,7 @@ export interface PaymentFact {
 
 export interface ChargeFact {
   id: string;
-  customerId: string;
+  customerId: string | null;
   paymentIntent: string | null;
   currency: string;
   amount: number;
@@ -151,6 +152,9 @@ export interface ExistingReward {
   dedupeKey: string;
   status: RewardStatus;
   triggerId: string | null;
+  revokedBy: string | null;
+  /** Set once the reward was applied outside the ledger (Stripe credit): it is spent even if revoked since. */
+  fulfilledAt: number | null;
 }
 
 export type RewardAction =
@@ -164,7 +168,10 @@ export type RewardAction =
  * What to do to the ledger so the conversion rewards match the state: grant
  * what is missing (already revoked or held if that is the state), hold or
  * release, revoke, and for a reward already spent, record the debt as a
- * negative entry: the ledger is never rewritten.
+ * negative entry: the ledger is never rewritten. Facts only accumulate, but a
+ * new fact can make an old one irrelevant (an earlier payment makes the
+ * refunded one a renewal): then the revocation, or the debt, is undone, so the
+ * ledger is a function of the set of facts alone, never of their order.
  */
 export function conversionRewardActions(
   planned: readonly PlannedGrant[],
@@ -173,6 +180,12 @@ export function conversionRewardActions(
 ): RewardAction[] {
   const desired: RewardStatus = state.clawedBackAt !== null ? "revoked" : state.held ? "pending" : "active";
   const actions: RewardAction[] = [];
+  const move = (entry: ExistingReward, to: RewardStatus) => {
+    if (entry.status === to) return;
+    if (canTransition(entry.status, to) || canReinstate(entry.status, entry.revokedBy, to)) {
+      actions.push({ kind: "set_status", id: entry.id, from: entry.status, to });
+    }
+  };
   for (const grant of planned) {
     const current = existing.get(grant.dedupeKey);
     if (!current) {
@@ -182,9 +195,16 @@ export function conversionRewardActions(
     if (current.triggerId !== grant.triggerId && current.status !== "redeemed" && current.status !== "expired") {
       actions.push({ kind: "retarget", id: current.id, grant });
     }
-    if (current.status === "redeemed" && desired === "revoked") {
-      const debtKey = `${grant.dedupeKey}:clawback`;
-      if (!existing.has(debtKey)) {
+    const spent = current.status === "redeemed" || current.fulfilledAt !== null;
+    if (!spent) {
+      move(current, desired);
+      continue;
+    }
+    // Spent: the entry stays as it is and a debt entry says what is owed.
+    const debtKey = `${grant.dedupeKey}:clawback`;
+    const debt = existing.get(debtKey);
+    if (desired === "revoked") {
+      if (!debt) {
         actions.push({
           kind: "debt",
           grant: {
@@ -197,12 +217,12 @@ export function conversionRewardActions(
             condition: { kind: "always" },
           },
         });
-      }
+      } else move(debt, "active");
       continue;
     }
-    if (current.status !== desired && canTransition(current.status, desired)) {
-      actions.push({ kind: "set_status", id: current.id, from: current.status, to: desired });
-    }
+    // Nothing is owed any more: the debt is forgiven and a reward revoked while it was being spent is spent.
+    if (debt) move(debt, "revoked");
+    if (current.status === "revoked") move(current, "redeemed");
   }
   return actions;
 }

@@ -18,6 +18,21 @@ export function canTransition(from: RewardStatus, to: RewardStatus): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
+/** Who revoked an entry because of Stripe facts; only such a revocation can be undone. */
+export const REVOKED_BY_STRIPE = "stripe";
+
+/**
+ * The one way back from `revoked`: a revocation that the Stripe facts made and
+ * that they no longer support (an earlier payment turned up, so the refunded
+ * one was not the conversion) is reinstated to what the facts now say, or to
+ * `redeemed` if the reward was spent meanwhile. Any other revocation is final.
+ */
+export function canReinstate(from: RewardStatus, revokedBy: string | null, to: RewardStatus): boolean {
+  return (
+    from === "revoked" && revokedBy === REVOKED_BY_STRIPE && (to === "active" || to === "pending" || to === "redeemed")
+  );
+}
+
 /** The fields of a ledger entry that entitlements depend on. */
 export interface EntitlementEntry {
   type: string;

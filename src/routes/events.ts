@@ -1,11 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { listEvents } from "../db/queries/outbox";
+import { outboxEventTypes } from "../db/schema";
 import { createRouter, errorResponse } from "../openapi";
 
 const EventSchema = z
   .object({
     id: z.string(),
-    type: z.enum(["referral.signed_up", "referral.converted", "reward.granted", "reward.revoked", "reward.expired"]),
+    type: z.enum(outboxEventTypes),
     createdAt: z.string(),
     data: z.record(z.string(), z.unknown()),
     delivery: z.object({

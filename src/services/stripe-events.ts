@@ -9,15 +9,17 @@ import {
   deferredEvents,
   deferStatement,
   disputeUser,
-  dropDeferredStatement,
+  dropDeferredStatements,
   eventProcessed,
   guardStatements,
   guardVersions,
   insertPaymentStatement,
   mapCustomerStatement,
+  paymentIntentUser,
   processedStatement,
   revenueStatement,
   storedDispute,
+  unprocessableStatement,
   upsertChargeStatement,
   upsertDisputeStatement,
   userFacts,
@@ -32,11 +34,14 @@ import {
   mergeDispute,
   type PaymentFact,
 } from "../domain/conversion";
+import { REVOKED_BY_STRIPE } from "../domain/ledger";
 import { planConversionGrants } from "../domain/rules";
 import { utcDay } from "../domain/visitor";
 import { ApiError } from "../errors";
-import { type EventFacts, eventFacts } from "../stripe/handlers";
-import { chargeFact } from "../stripe/handlers/charge-refunded";
+import { deferredFacts } from "../stripe/deferred";
+import { type EventFacts, isUnprocessable } from "../stripe/facts";
+import { eventFacts } from "../stripe/handlers";
+import { chargeFact, chargeSchema } from "../stripe/handlers/charge-refunded";
 
 export interface StripeDeps {
   db: Db;
@@ -45,7 +50,14 @@ export interface StripeDeps {
   stripe: Stripe | null;
 }
 
-export type Outcome = "duplicate" | "ignored" | "deferred" | "unresolved" | "not_referred" | "applied";
+export type Outcome =
+  | "duplicate"
+  | "ignored"
+  | "deferred"
+  | "unresolved"
+  | "not_referred"
+  | "applied"
+  | "unprocessable";
 
 export interface ProcessResult {
   outcome: Outcome;
@@ -62,21 +74,38 @@ interface Plan {
 /** Concurrent events on one customer retry this many times before asking Stripe to retry later. */
 const MAX_ATTEMPTS = 8;
 
+/** A verified event: the route has checked that it has an id, a type and an object. */
+export interface VerifiedEvent {
+  id: string;
+  type: string;
+  created?: unknown;
+  data: { object: unknown };
+}
+
 /**
  * Applies one verified Stripe event exactly once: the event id, the facts it
  * brings and every effect derived from them commit in one D1 batch. A batch
  * that lost a race with another event on the same subjects rolls back and is
- * planned again from the newer state.
+ * planned again from the newer state. A signed event whose object the
+ * service cannot read is kept for the operator and changes nothing else:
+ * Stripe would only send it again, identical, for three days.
  */
-export async function processStripeEvent(deps: StripeDeps, event: Stripe.Event, now: number): Promise<ProcessResult> {
+export async function processStripeEvent(deps: StripeDeps, event: VerifiedEvent, now: number): Promise<ProcessResult> {
   const { db } = deps;
   if (await eventProcessed(db, event.id)) return { outcome: "duplicate" };
   const facts = eventFacts(event);
+  if (isUnprocessable(facts)) {
+    console.warn(`Stripe event ${event.id} (${event.type}) is unprocessable: ${facts.reason}`);
+    await runBatch(db, [unprocessableStatement(db, event, facts.reason, now)]).catch(async (error) => {
+      if (!(await eventProcessed(db, event.id))) throw error;
+    });
+    return { outcome: "unprocessable" };
+  }
   const apiCharge = facts?.dispute ? await lookUpDisputedCharge(deps, facts.dispute) : undefined;
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const plan = facts
-      ? await planEvent(deps, event, facts, apiCharge, now)
+      ? await planEvent(deps, event.id, facts, apiCharge, now)
       : { versions: new Map(), statements: [], result: { outcome: "ignored" as const } };
     try {
       await runBatch(db, [
@@ -98,22 +127,30 @@ export async function processStripeEvent(deps: StripeDeps, event: Stripe.Event, 
 /** A dispute names only its charge: fetch that charge when it is not known and the API is available. */
 async function lookUpDisputedCharge(deps: StripeDeps, dispute: DisputeFact): Promise<ChargeFact | undefined> {
   if (!deps.stripe || (await disputeUser(deps.db, dispute))) return undefined;
-  return chargeFact(await deps.stripe.charges.retrieve(dispute.chargeId), null) ?? undefined;
+  const charge = chargeSchema.safeParse(await deps.stripe.charges.retrieve(dispute.chargeId));
+  if (!charge.success) {
+    console.warn(`Stripe charge ${dispute.chargeId} of dispute ${dispute.id} has an unexpected shape; not used`);
+    return undefined;
+  }
+  return chargeFact(charge.data, null);
 }
 
 async function planEvent(
   deps: StripeDeps,
-  event: Stripe.Event,
+  eventId: string,
   facts: EventFacts,
   apiCharge: ChargeFact | undefined,
   now: number,
 ): Promise<Plan> {
   const { db } = deps;
+  const charge = facts.charge ?? apiCharge;
   const customerId = facts.customerId ?? apiCharge?.customerId ?? null;
+  const paymentIntent = facts.payment?.paymentIntent ?? charge?.paymentIntent ?? facts.dispute?.paymentIntent ?? null;
   let userId = facts.userId ?? (customerId ? await customerUser(db, customerId) : null);
+  // A payment without a customer (a one-off checkout) is tied to its refunds by the payment intent.
+  if (!userId && paymentIntent) userId = await paymentIntentUser(db, paymentIntent);
   if (!userId && facts.dispute) userId = await disputeUser(db, facts.dispute);
 
-  const charge = facts.charge ?? apiCharge;
   const subjects = new Set<string>();
   if (customerId) subjects.add(`customer:${customerId}`);
   if (userId) subjects.add(`user:${userId}`);
@@ -138,31 +175,30 @@ async function planEvent(
       );
       return plan("unresolved");
     }
-    if (customerId) {
-      // An invoice (or refund) before its checkout: kept, applied when the customer is mapped.
-      statements.push(deferStatement(db, event.id, customerId, JSON.stringify(event), now));
+    const key = customerId ?? paymentIntent;
+    if (key) {
+      // An invoice (or refund) before its checkout: its facts are kept, applied when the checkout comes.
+      statements.push(deferStatement(db, eventId, key, JSON.stringify(facts), now));
       return plan("deferred");
     }
     return plan("ignored");
   }
 
-  // Only a checkout maps a customer, so only a checkout releases deferred events.
-  const deferred = facts.userId && customerId ? await deferredEvents(db, customerId) : [];
-  if (deferred.length > 0)
-    statements.push(
-      dropDeferredStatement(
-        db,
-        deferred.map((d) => d.eventId),
-      ),
-    );
+  // Only a checkout maps a customer (or a payment intent) to a user, so only a checkout releases deferred events.
+  const keys = facts.userId ? [customerId, facts.payment?.paymentIntent].filter((k): k is string => !!k) : [];
+  const deferred = await deferredEvents(db, keys);
+  statements.push(
+    ...dropDeferredStatements(
+      db,
+      deferred.map((d) => d.eventId),
+    ),
+  );
   const referral = await findReferralByReferee(db, userId);
   if (!referral) return plan("not_referred");
 
   const incoming = [
     facts,
-    ...deferred
-      .map((d) => eventFacts(JSON.parse(d.payload) as Stripe.Event))
-      .filter((f): f is EventFacts => f !== null),
+    ...deferred.map((d) => deferredFacts(d.eventId, d.payload)).filter((f): f is EventFacts => f !== null),
     ...(apiCharge ? [{ customerId: apiCharge.customerId, charge: apiCharge }] : []),
   ];
   statements.push(...(await referralStatements(deps, referral, incoming, now)));
@@ -187,7 +223,9 @@ async function referralStatements(
 
   const payments = new Map<string, PaymentFact>(stored.payments.map((p) => [p.id, p]));
   const charges = new Map<string, ChargeFact>(stored.charges.map((c) => [c.id, c]));
-  const disputes = new Map<string, DisputeFact>(stored.disputes.map((d) => [d.id, d]));
+  const disputes = new Map<string, DisputeFact>(
+    stored.disputes.map(({ userId: _owner, ...dispute }) => [dispute.id, dispute]),
+  );
   const storedCharges = new Map(charges);
   let canceledAt = referral.canceledAt;
 
@@ -211,7 +249,12 @@ async function referralStatements(
     if (refundedMore > 0)
       statements.push(revenueStatement(db, utcDay(charge.createdAt), charge.currency, 0, refundedMore));
   }
-  for (const dispute of disputes.values()) statements.push(upsertDisputeStatement(db, referral.refereeId, dispute));
+  const storedDisputes = new Map(stored.disputes.map((d) => [d.id, d]));
+  for (const dispute of disputes.values()) {
+    const before = storedDisputes.get(dispute.id);
+    if (before && before.userId === referral.refereeId && sameDispute(before, dispute)) continue;
+    statements.push(upsertDisputeStatement(db, referral.refereeId, dispute));
+  }
 
   const state = conversionState(
     [...payments.values()],
@@ -272,13 +315,13 @@ async function referralStatements(
   for (const action of actions) {
     switch (action.kind) {
       case "insert":
-        statements.push(grantStatement(db, action.grant, now, action.status));
+        statements.push(grantStatement(db, action.grant, now, action.status, REVOKED_BY_STRIPE));
         break;
       case "debt":
         statements.push(grantStatement(db, action.grant, now));
         break;
       case "set_status":
-        statements.push(setRewardStatusStatement(db, action.id, action.from, action.to, now));
+        statements.push(setRewardStatusStatement(db, action.id, action.from, action.to, now, REVOKED_BY_STRIPE));
         break;
       case "retarget":
         statements.push(
@@ -298,3 +341,9 @@ async function referralStatements(
   }
   return statements;
 }
+
+const sameDispute = (a: DisputeFact, b: DisputeFact) =>
+  a.chargeId === b.chargeId &&
+  a.paymentIntent === b.paymentIntent &&
+  a.status === b.status &&
+  a.statusAt === b.statusAt;

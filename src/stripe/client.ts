@@ -6,6 +6,7 @@ import { ApiError } from "../errors";
 export const SIGNATURE_TOLERANCE_S = 300;
 
 const cryptoProvider = Stripe.createSubtleCryptoProvider();
+const now = () => Date.now();
 
 /**
  * Verifies a webhook's raw body against every configured secret (several
@@ -21,6 +22,11 @@ export async function verifyStripeEvent(
     throw new ApiError(503, "webhooks_disabled", "STRIPE_WEBHOOK_SECRETS is not set: Stripe webhooks are disabled");
   }
   if (!signature) throw new ApiError(400, "invalid_signature", "Missing Stripe-Signature header");
+  // Stripe's check bounds only the age; a timestamp from the future is no fresher, and refused too.
+  const signedAt = Number(/(?:^|,)\s*t=(\d{1,12})(?:,|$)/.exec(signature)?.[1]);
+  if (signedAt > now() / 1000 + SIGNATURE_TOLERANCE_S) {
+    throw new ApiError(400, "invalid_signature", "The Stripe signature's timestamp is in the future");
+  }
   for (const secret of config.stripeWebhookSecrets) {
     try {
       return await Stripe.webhooks.constructEventAsync(body, signature, secret, SIGNATURE_TOLERANCE_S, cryptoProvider);

@@ -149,13 +149,18 @@ describe("conversion reward actions", () => {
     triggerId: "in_1",
     at: t0,
   });
-  const existing = (status: ExistingReward["status"], extra: ExistingReward[] = []) =>
-    new Map(
-      [{ id: "rw_1", dedupeKey: "r1:referrer-conversion-credit", status, triggerId: "in_1" }, ...extra].map((r) => [
-        r.dedupeKey,
-        r,
-      ]),
-    );
+  const entry = (o: Partial<ExistingReward> & Pick<ExistingReward, "status">): ExistingReward => ({
+    id: "rw_1",
+    dedupeKey: "r1:referrer-conversion-credit",
+    triggerId: "in_1",
+    revokedBy: o.status === "revoked" ? "stripe" : null,
+    fulfilledAt: null,
+    ...o,
+  });
+  const existing = (status: ExistingReward["status"], extra: ExistingReward[] = [], o: Partial<ExistingReward> = {}) =>
+    new Map([entry({ status, ...o }), ...extra].map((r) => [r.dedupeKey, r]));
+  const debtOf = (status: ExistingReward["status"]) =>
+    entry({ id: "rw_2", dedupeKey: "r1:referrer-conversion-credit:clawback", status });
   const active = { converting: payment(), clawedBackAt: null, held: false };
   const held = { ...active, held: true };
   const clawed = { ...active, clawedBackAt: t0 + DAY };
@@ -179,7 +184,36 @@ describe("conversion reward actions", () => {
       { kind: "set_status", id: "rw_1", from: "pending", to: "revoked" },
     ]);
     expect(conversionRewardActions(planned, existing("active"), active)).toEqual([]);
-    expect(conversionRewardActions(planned, existing("revoked"), active)).toEqual([]);
+  });
+
+  it("reinstates a revocation the facts no longer support, and only one the facts made", () => {
+    expect(conversionRewardActions(planned, existing("revoked"), active)).toEqual([
+      { kind: "set_status", id: "rw_1", from: "revoked", to: "active" },
+    ]);
+    expect(conversionRewardActions(planned, existing("revoked"), held)).toEqual([
+      { kind: "set_status", id: "rw_1", from: "revoked", to: "pending" },
+    ]);
+    expect(conversionRewardActions(planned, existing("revoked", [], { revokedBy: "operator" }), active)).toEqual([]);
+    expect(conversionRewardActions(planned, existing("revoked"), clawed)).toEqual([]);
+  });
+
+  it("forgives a debt the facts no longer support, and owes it again if they do", () => {
+    expect(conversionRewardActions(planned, existing("redeemed", [debtOf("active")]), active)).toEqual([
+      { kind: "set_status", id: "rw_2", from: "active", to: "revoked" },
+    ]);
+    expect(conversionRewardActions(planned, existing("redeemed", [debtOf("revoked")]), clawed)).toEqual([
+      { kind: "set_status", id: "rw_2", from: "revoked", to: "active" },
+    ]);
+    expect(conversionRewardActions(planned, existing("redeemed", [debtOf("revoked")]), active)).toEqual([]);
+  });
+
+  it("counts a reward revoked while its credit was being applied as spent: reinstated, it is redeemed", () => {
+    const revokedMidway = existing("revoked", [debtOf("active")], { fulfilledAt: t0 });
+    expect(conversionRewardActions(planned, revokedMidway, active)).toEqual([
+      { kind: "set_status", id: "rw_2", from: "active", to: "revoked" },
+      { kind: "set_status", id: "rw_1", from: "revoked", to: "redeemed" },
+    ]);
+    expect(conversionRewardActions(planned, revokedMidway, clawed)).toEqual([]);
   });
 
   it("records a spent reward's clawback as a negative entry, once", () => {
@@ -188,19 +222,12 @@ describe("conversion reward actions", () => {
       kind: "debt",
       grant: { amount: -1000, trigger: "clawback", dedupeKey: "r1:referrer-conversion-credit:clawback" },
     });
-    const withDebt = existing("redeemed", [
-      { id: "rw_2", dedupeKey: "r1:referrer-conversion-credit:clawback", status: "active", triggerId: "in_1" },
-    ]);
+    const withDebt = existing("redeemed", [debtOf("active")]);
     expect(conversionRewardActions(planned, withDebt, clawed)).toEqual([]);
   });
 
   it("moves a reward to an earlier payment that arrived late", () => {
-    const later = new Map([
-      [
-        "r1:referrer-conversion-credit",
-        { id: "rw_1", dedupeKey: "r1:referrer-conversion-credit", status: "active" as const, triggerId: "in_2" },
-      ],
-    ]);
+    const later = existing("active", [], { triggerId: "in_2" });
     expect(conversionRewardActions(planned, later, active)).toMatchObject([
       { kind: "retarget", id: "rw_1", grant: { triggerId: "in_1" } },
     ]);

@@ -22,13 +22,21 @@ function conditionSql(condition: GrantCondition) {
  * batch runs (so caps and milestones are exact under concurrency) and only
  * once (its dedupe key is unique).
  */
-export function grantStatement(db: Db, grant: PlannedGrant, now: number, status: RewardStatus = "active"): BatchItem {
+export function grantStatement(
+  db: Db,
+  grant: PlannedGrant,
+  now: number,
+  status: RewardStatus = "active",
+  revokedBy: string | null = null,
+): BatchItem {
+  const revoked = status === "revoked";
   return db.run(sql`
     INSERT INTO ${rewards} (id, user_id, referral_id, type, amount, currency, feature, status, rule, "trigger",
-      trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at)
+      trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at, revoked_at, revoked_by)
     SELECT ${crypto.randomUUID()}, ${grant.userId}, ${grant.referralId}, ${grant.type}, ${grant.amount},
       ${grant.currency}, ${grant.feature}, ${status}, ${grant.rule}, ${grant.trigger}, ${grant.triggerId},
-      ${grant.dedupeKey}, ${grant.validFrom}, ${grant.validUntil}, ${now}, ${now}
+      ${grant.dedupeKey}, ${grant.validFrom}, ${grant.validUntil}, ${now}, ${now},
+      ${revoked ? now : null}, ${revoked ? revokedBy : null}
     WHERE ${conditionSql(grant.condition)}
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING *`);
@@ -56,6 +64,8 @@ export function rewardFromRaw(raw: Record<string, unknown>): RewardRow {
     redeemedAt: raw.redeemed_at as number | null,
     fulfilledAt: raw.fulfilled_at as number | null,
     externalRef: raw.external_ref as string | null,
+    revokedAt: raw.revoked_at as number | null,
+    revokedBy: raw.revoked_by as string | null,
   };
 }
 
@@ -63,18 +73,42 @@ export function grantStatements(db: Db, grants: readonly PlannedGrant[], now: nu
   return grants.map((grant) => grantStatement(db, grant, now));
 }
 
-/** Moves an entry from one status to another; a no-op if it is no longer in `from`. */
-export function setRewardStatusStatement(db: Db, id: string, from: RewardStatus, to: RewardStatus, now: number) {
+/**
+ * Moves an entry from one status to another; a no-op if it is no longer in
+ * `from`. A revocation records when and by whom (`revokedBy`); leaving
+ * `revoked` (a reinstatement) clears both.
+ */
+export function setRewardStatusStatement(
+  db: Db,
+  id: string,
+  from: RewardStatus,
+  to: RewardStatus,
+  now: number,
+  revokedBy: string | null = null,
+) {
   return db
     .update(rewards)
-    .set({ status: to, updatedAt: now })
+    .set({
+      status: to,
+      updatedAt: now,
+      ...(to === "revoked" ? { revokedAt: now, revokedBy } : {}),
+      ...(from === "revoked" ? { revokedAt: null, revokedBy: null } : {}),
+      ...(from === "revoked" && to === "redeemed" ? { redeemedAt: sql`coalesce(${rewards.fulfilledAt}, ${now})` } : {}),
+    })
     .where(and(eq(rewards.id, id), eq(rewards.status, from)));
 }
 
 export function rewardsByDedupeKeys(db: Db, keys: readonly string[]) {
   if (keys.length === 0) return Promise.resolve([]);
   return db
-    .select({ id: rewards.id, dedupeKey: rewards.dedupeKey, status: rewards.status, triggerId: rewards.triggerId })
+    .select({
+      id: rewards.id,
+      dedupeKey: rewards.dedupeKey,
+      status: rewards.status,
+      triggerId: rewards.triggerId,
+      revokedBy: rewards.revokedBy,
+      fulfilledAt: rewards.fulfilledAt,
+    })
     .from(rewards)
     .where(inArray(rewards.dedupeKey, [...keys]));
 }

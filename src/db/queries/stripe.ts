@@ -1,6 +1,6 @@
-import { and, eq, inArray, isNull, or, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, or, type SQL, sql } from "drizzle-orm";
 import type { ChargeFact, DisputeFact, PaymentFact } from "../../domain/conversion";
-import type { BatchItem, Db } from "../client";
+import { type BatchItem, chunkRows, type Db } from "../client";
 import {
   revenueDaily,
   stripeCharges,
@@ -21,6 +21,61 @@ export async function eventProcessed(db: Db, id: string): Promise<boolean> {
 /** The exactly-once marker: in the same batch as the event's effects, so a replay fails as a whole. */
 export function processedStatement(db: Db, event: { id: string; type: string }, now: number): BatchItem {
   return db.insert(stripeEvents).values({ id: event.id, type: event.type, processedAt: now });
+}
+
+/** Personal fields Stripe objects carry, removed from anything kept for the operator. */
+const PERSONAL_FIELDS = new Set([
+  "address",
+  "billing_details",
+  "client_reference_id",
+  "collected_information",
+  "customer_address",
+  "customer_details",
+  "customer_email",
+  "customer_name",
+  "customer_phone",
+  "customer_shipping",
+  "customer_tax_ids",
+  "email",
+  "metadata",
+  "name",
+  "phone",
+  "receipt_email",
+  "shipping",
+  "shipping_details",
+]);
+/** An unprocessable payload is kept up to this size; the reason says what did not fit. */
+const MAX_KEPT_PAYLOAD = 16_384;
+
+function withoutPersonalFields(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutPersonalFields);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([key]) => !PERSONAL_FIELDS.has(key))
+      .map(([key, inner]) => [key, withoutPersonalFields(inner)]),
+  );
+}
+
+/**
+ * A signed event the service cannot read: marked processed (so it is not read
+ * again) with the reason and its payload, personal fields removed, for the operator.
+ */
+export function unprocessableStatement(
+  db: Db,
+  event: { id: string; type: string },
+  reason: string,
+  now: number,
+): BatchItem {
+  const payload = JSON.stringify(withoutPersonalFields(event));
+  return db.insert(stripeEvents).values({
+    id: event.id,
+    type: event.type,
+    processedAt: now,
+    outcome: "unprocessable",
+    reason: reason.slice(0, 500),
+    payload: payload.length <= MAX_KEPT_PAYLOAD ? payload : null,
+  });
 }
 
 /** The current version of each subject (0 when never touched). */
@@ -65,11 +120,13 @@ export function mapCustomerStatement(db: Db, customerId: string, userId: string,
   return db.insert(stripeCustomers).values({ customerId, userId, createdAt: now }).onConflictDoNothing();
 }
 
-export function deferredEvents(db: Db, customerId: string) {
+/** Events waiting for one of `keys` (a customer id, or the payment intent of a payment without a customer). */
+export function deferredEvents(db: Db, keys: readonly string[]) {
+  if (keys.length === 0) return Promise.resolve([]);
   return db
     .select({ eventId: stripeDeferredEvents.eventId, payload: stripeDeferredEvents.payload })
     .from(stripeDeferredEvents)
-    .where(eq(stripeDeferredEvents.customerId, customerId))
+    .where(inArray(stripeDeferredEvents.customerId, [...keys]))
     .orderBy(stripeDeferredEvents.receivedAt);
 }
 
@@ -80,8 +137,27 @@ export function deferStatement(db: Db, eventId: string, customerId: string, payl
     .onConflictDoNothing();
 }
 
-export function dropDeferredStatement(db: Db, eventIds: readonly string[]): BatchItem {
-  return db.delete(stripeDeferredEvents).where(inArray(stripeDeferredEvents.eventId, [...eventIds]));
+/** Deletes released events, in statements that stay under D1's parameter limit whatever their number. */
+export function dropDeferredStatements(db: Db, eventIds: readonly string[]): BatchItem[] {
+  return chunkRows(eventIds, 1).map((chunk) =>
+    db.delete(stripeDeferredEvents).where(inArray(stripeDeferredEvents.eventId, chunk)),
+  );
+}
+
+/** Whose payment intent this is, from the payments and charges already known. */
+export async function paymentIntentUser(db: Db, paymentIntent: string): Promise<string | null> {
+  const payment = await db
+    .select({ userId: stripePayments.userId })
+    .from(stripePayments)
+    .where(eq(stripePayments.paymentIntent, paymentIntent))
+    .get();
+  if (payment) return payment.userId;
+  const charge = await db
+    .select({ userId: stripeCharges.userId })
+    .from(stripeCharges)
+    .where(eq(stripeCharges.paymentIntent, paymentIntent))
+    .get();
+  return charge?.userId ?? null;
 }
 
 /** Whose a dispute is, from the charges and payments already known. */
@@ -116,7 +192,7 @@ export async function storedDispute(db: Db, id: string): Promise<DisputeFact | u
 export interface UserFacts {
   payments: PaymentFact[];
   charges: ChargeFact[];
-  disputes: DisputeFact[];
+  disputes: (DisputeFact & { userId: string | null })[];
 }
 
 const paymentColumns = {
@@ -141,36 +217,37 @@ const chargeColumns = {
 /**
  * Everything known about a user's money: payments, charges, and disputes that
  * are theirs or that match one of their charges or payment intents (a dispute
- * stored before its owner was known).
+ * stored before its owner was known). The user's own charges and intents are
+ * matched in SQL, so the bound parameters do not grow with the user's history;
+ * the ids the incoming events bring are bound in chunks.
  */
 export async function userFacts(
   db: Db,
   userId: string,
   extra: { chargeIds: string[]; paymentIntents: string[] },
 ): Promise<UserFacts> {
-  const [payments, charges] = await Promise.all([
+  const ownCharges = db.select({ id: stripeCharges.id }).from(stripeCharges).where(eq(stripeCharges.userId, userId));
+  const ownIntents = sql`SELECT ${stripePayments.paymentIntent} FROM ${stripePayments} WHERE ${stripePayments.userId} = ${userId}
+    UNION SELECT ${stripeCharges.paymentIntent} FROM ${stripeCharges} WHERE ${stripeCharges.userId} = ${userId}`;
+  const disputeQuery = (unowned: SQL | undefined) =>
+    db
+      .select({ ...disputeColumns, userId: stripeDisputes.userId })
+      .from(stripeDisputes)
+      .where(or(eq(stripeDisputes.userId, userId), and(isNull(stripeDisputes.userId), unowned)));
+  const [payments, charges, disputes, ...extraDisputes] = await Promise.all([
     db.select(paymentColumns).from(stripePayments).where(eq(stripePayments.userId, userId)),
     db.select(chargeColumns).from(stripeCharges).where(eq(stripeCharges.userId, userId)),
+    disputeQuery(
+      or(inArray(stripeDisputes.chargeId, ownCharges), sql`${stripeDisputes.paymentIntent} IN (${ownIntents})`),
+    ),
+    // Two parameters per id leaves room for the user id.
+    ...chunkRows([...new Set(extra.chargeIds)], 2).map((ids) => disputeQuery(inArray(stripeDisputes.chargeId, ids))),
+    ...chunkRows([...new Set(extra.paymentIntents)], 2).map((pis) =>
+      disputeQuery(inArray(stripeDisputes.paymentIntent, pis)),
+    ),
   ]);
-  const chargeIds = [...new Set([...charges.map((c) => c.id), ...extra.chargeIds])];
-  const intents = [
-    ...new Set([...payments, ...charges].map((fact) => fact.paymentIntent).filter((pi): pi is string => pi !== null)),
-    ...extra.paymentIntents,
-  ];
-  const unowned = [
-    ...(chargeIds.length > 0 ? [inArray(stripeDisputes.chargeId, chargeIds)] : []),
-    ...(intents.length > 0 ? [inArray(stripeDisputes.paymentIntent, intents)] : []),
-  ];
-  const disputes = await db
-    .select(disputeColumns)
-    .from(stripeDisputes)
-    .where(
-      or(
-        eq(stripeDisputes.userId, userId),
-        unowned.length > 0 ? and(isNull(stripeDisputes.userId), or(...unowned)) : undefined,
-      ),
-    );
-  return { payments, charges, disputes };
+  const byId = new Map([...disputes, ...extraDisputes.flat()].map((dispute) => [dispute.id, dispute]));
+  return { payments, charges, disputes: [...byId.values()] };
 }
 
 export function insertPaymentStatement(db: Db, userId: string, payment: PaymentFact): BatchItem {

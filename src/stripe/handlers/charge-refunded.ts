@@ -1,27 +1,53 @@
-import type Stripe from "stripe";
+import { z } from "zod";
 import type { ChargeFact } from "../../domain/conversion";
-import { idOf, ms } from "./fields";
-import type { EventFacts } from "./index";
+import type { EventFacts } from "../facts";
+import { amount, currency, ms, optionalExpandable, stripeId, timestamp } from "./fields";
 
-/** A charge as a fact; null for a charge without a customer (nobody to attribute it to). */
-export function chargeFact(charge: Stripe.Charge, fullyRefundedAt: number | null): ChargeFact | null {
-  const customerId = idOf(charge.customer);
-  if (!customerId) return null;
+const refundSchema = z.looseObject({ created: timestamp, status: z.string().nullish() });
+
+/** The part of a charge the service reads; `refunds` is a list Stripe may leave out. */
+export const chargeSchema = z
+  .looseObject({
+    id: stripeId,
+    customer: optionalExpandable,
+    payment_intent: optionalExpandable,
+    currency,
+    amount,
+    amount_refunded: amount,
+    refunded: z.boolean(),
+    created: timestamp,
+    refunds: z.looseObject({ data: z.array(refundSchema) }).nullish(),
+  })
+  .refine((charge) => charge.amount_refunded <= charge.amount, {
+    path: ["amount_refunded"],
+    message: "more than the charge's amount",
+  });
+
+export type ParsedCharge = z.infer<typeof chargeSchema>;
+
+/**
+ * A charge as a fact. Fully refunded at its last successful refund when the
+ * event carries the refund list, else at the event's time.
+ */
+export function chargeFact(charge: ParsedCharge, eventCreated: number | null): ChargeFact {
+  const refundTimes = (charge.refunds?.data ?? [])
+    .filter((refund) => refund.status == null || refund.status === "succeeded")
+    .map((refund) => refund.created);
+  const refundedAt = refundTimes.length > 0 ? Math.max(...refundTimes) : eventCreated;
   return {
     id: charge.id,
-    customerId,
-    paymentIntent: idOf(charge.payment_intent),
+    customerId: charge.customer,
+    paymentIntent: charge.payment_intent,
     currency: charge.currency,
     amount: charge.amount,
     amountRefunded: charge.amount_refunded,
-    fullyRefundedAt,
+    fullyRefundedAt: charge.refunded && refundedAt !== null ? ms(refundedAt) : null,
     createdAt: ms(charge.created),
   };
 }
 
 /** A refund, full or partial: the charge's cumulative refunded amount as of this event. */
-export function chargeRefunded(event: Stripe.ChargeRefundedEvent): EventFacts {
-  const charge = event.data.object;
-  const fact = chargeFact(charge, charge.refunded ? ms(event.created) : null);
-  return { customerId: fact?.customerId ?? null, ...(fact ? { charge: fact } : {}) };
+export function chargeRefunded(charge: ParsedCharge, createdAt: number): EventFacts {
+  const fact = chargeFact(charge, createdAt);
+  return { customerId: fact.customerId, charge: fact };
 }

@@ -1,35 +1,68 @@
-import type Stripe from "stripe";
-import { idOf, ms } from "./fields";
-import type { EventFacts } from "./index";
+import { z } from "zod";
+import type { EventFacts } from "../facts";
+import { amount, currency, hostUserId, ms, optionalExpandable, stripeId } from "./fields";
+
+/** The part of a Checkout Session the service reads. */
+export const checkoutSessionSchema = z
+  .looseObject({
+    id: stripeId,
+    mode: z.string().min(1).max(64),
+    payment_status: z.string().min(1).max(64),
+    customer: optionalExpandable,
+    client_reference_id: hostUserId.nullish(),
+    metadata: z.record(z.string(), z.unknown()).nullish(),
+    amount_total: amount.nullish(),
+    currency: currency.nullish(),
+    invoice: optionalExpandable,
+    payment_intent: optionalExpandable,
+  })
+  .superRefine((session, ctx) => {
+    const userId = session.metadata?.userId;
+    if (userId !== undefined && !hostUserId.safeParse(userId).success) {
+      ctx.addIssue({ code: "custom", path: ["metadata", "userId"], message: "not a valid user id" });
+    }
+    if (isPaid(session) && !session.currency) {
+      ctx.addIssue({ code: "custom", path: ["currency"], message: "a paid session needs its currency" });
+    }
+  });
+
+type ParsedSession = z.infer<typeof checkoutSessionSchema>;
 
 /**
- * A completed checkout maps its Stripe customer to the host user
- * (`client_reference_id`, else `metadata.userId`). It is a payment only in
- * `payment` mode without an invoice: subscription and invoiced checkouts are
- * paid through `invoice.paid`, and counting both would count revenue twice.
+ * A one-off payment: subscription and invoiced checkouts are paid through
+ * `invoice.paid`, and counting both would count revenue twice. A free trial
+ * (`no_payment_required`) maps the customer and pays nothing.
  */
-export function checkoutSessionCompleted(event: Stripe.CheckoutSessionCompletedEvent): EventFacts {
-  const session = event.data.object;
-  const customerId = idOf(session.customer);
-  const userId = session.client_reference_id ?? session.metadata?.userId ?? undefined;
-  const paid =
+function isPaid(session: Pick<ParsedSession, "mode" | "payment_status" | "amount_total" | "invoice">): boolean {
+  return (
     session.mode === "payment" &&
     session.payment_status === "paid" &&
     (session.amount_total ?? 0) > 0 &&
-    !session.invoice &&
-    customerId !== null;
+    !session.invoice
+  );
+}
+
+/**
+ * A completed checkout maps its Stripe customer to the host user
+ * (`client_reference_id`, else `metadata.userId`). Stripe leaves `customer`
+ * null in payment mode unless the integration asks for one: the session is
+ * still the user's payment, tied to later refunds by its payment intent.
+ */
+export function checkoutSessionCompleted(session: ParsedSession, createdAt: number): EventFacts {
+  const metadataUserId = session.metadata?.userId;
+  const userId = session.client_reference_id ?? (typeof metadataUserId === "string" ? metadataUserId : undefined);
   return {
-    customerId,
+    customerId: session.customer,
     ...(userId ? { userId } : {}),
-    ...(paid && customerId
+    ...(isPaid(session) && session.currency
       ? {
           payment: {
             id: session.id,
-            customerId,
-            paymentIntent: idOf(session.payment_intent),
-            currency: session.currency ?? "usd",
+            customerId: session.customer,
+            paymentIntent: session.payment_intent,
+            currency: session.currency,
             amount: session.amount_total ?? 0,
-            paidAt: ms(event.created),
+            paidAt: ms(createdAt),
           },
         }
       : {}),
