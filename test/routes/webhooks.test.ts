@@ -15,7 +15,7 @@ import {
   stripeEvent,
   subscriptionDeleted,
 } from "../stripe/fixtures";
-import { disputeStory, refundStory, type Story, snapshot } from "../stripe/story";
+import { disputeStory, play, refundStory } from "../stripe/story";
 
 const DAY = 86_400_000;
 const processedEvents = () => countRows("SELECT count(*) AS n FROM stripe_events");
@@ -398,17 +398,6 @@ describe("POST /webhooks/stripe: events", () => {
 });
 
 describe("the whole story, in any order", () => {
-  async function play(story: Story, order: number[]) {
-    for (const index of order) {
-      const event = story.events[index];
-      if (!event) throw new Error(`no event ${index}`);
-      const res = await deliver(event);
-      if (res.status !== 200)
-        throw new Error(`event ${event.type} answered ${res.status}: ${JSON.stringify(res.body)}`);
-    }
-    return snapshot(story);
-  }
-
   it("refund story, delivered in order, ends with the conversion clawed back and the revenue net of refunds", async () => {
     const story = await refundStory();
     const state = await play(

@@ -1,26 +1,29 @@
 import Stripe from "stripe";
 import { call } from "../helpers";
+import canonical from "./canonical.json";
 
 /**
- * Events shaped like Stripe's for the SDK's pinned API version: the fields the
- * service reads, plus enough of the rest to look like the real thing.
+ * Stripe events built from Stripe's own canonical example objects
+ * (canonical.json: trimmed copies of the fixtures Stripe's mock server uses),
+ * overriding only ids, amounts, times and the fields a test is about.
  */
 export const API_VERSION = Stripe.API_VERSION;
 export const WEBHOOK_SECRET = "whsec_test_current_000000000000";
 export const PREVIOUS_WEBHOOK_SECRET = "whsec_test_previous_00000000000";
 
+// Ids only need to be unique within a test file (storage is per file): a counter is enough.
 let sequence = 0;
-const nextId = (prefix: string) =>
-  `${prefix}_test${(++sequence).toString(36).padStart(8, "0")}${Math.random().toString(36).slice(2, 8)}`;
+const nextId = (prefix: string) => `${prefix}_test${(++sequence).toString(36).padStart(8, "0")}`;
 const seconds = (ms: number) => Math.floor(ms / 1000);
+const copy = <T>(value: T): T => structuredClone(value);
 
 export interface StripeEventShape {
   id: string;
   object: "event";
-  api_version: string;
+  api_version: string | null;
   created: number;
   data: { object: Record<string, unknown>; previous_attributes?: Record<string, unknown> };
-  livemode: false;
+  livemode: boolean;
   pending_webhooks: number;
   request: { id: string | null; idempotency_key: string | null };
   type: string;
@@ -33,58 +36,49 @@ export function stripeEvent(
   id = nextId("evt"),
 ): StripeEventShape {
   return {
+    ...copy(canonical.event),
     id,
     object: "event",
     api_version: API_VERSION,
     created: seconds(at),
     data: { object },
-    livemode: false,
-    pending_webhooks: 1,
-    request: { id: nextId("req"), idempotency_key: crypto.randomUUID() },
+    request: { id: nextId("req"), idempotency_key: nextId("idem") },
     type,
   };
 }
 
 export function checkoutCompleted(o: {
   userId: string | null;
-  customer: string;
+  customer: string | null;
   at: number;
   mode?: "subscription" | "payment";
   amount?: number;
+  currency?: string;
   paymentIntent?: string | null;
+  paymentStatus?: "paid" | "unpaid" | "no_payment_required";
   metadataUserId?: string;
 }): StripeEventShape {
   const mode = o.mode ?? "subscription";
+  const amount = o.amount ?? 2900;
   return stripeEvent(
     "checkout.session.completed",
     {
+      ...copy(canonical["checkout.session"]),
       id: nextId("cs"),
-      object: "checkout.session",
-      amount_subtotal: o.amount ?? 2900,
-      amount_total: o.amount ?? 2900,
+      amount_subtotal: amount,
+      amount_total: amount,
       client_reference_id: o.userId,
       created: seconds(o.at) - 60,
-      currency: "usd",
+      currency: o.currency ?? "usd",
       customer: o.customer,
-      customer_creation: "always",
-      customer_details: {
-        email: "customer@example.com",
-        name: null,
-        address: null,
-        phone: null,
-        tax_exempt: "none",
-        tax_ids: [],
-      },
+      customer_creation: o.customer ? "always" : "if_required",
       invoice: mode === "subscription" ? nextId("in") : null,
-      livemode: false,
       metadata: o.metadataUserId ? { userId: o.metadataUserId } : {},
       mode,
       payment_intent: mode === "payment" ? (o.paymentIntent ?? nextId("pi")) : null,
-      payment_status: "paid",
+      payment_status: o.paymentStatus ?? "paid",
       status: "complete",
       subscription: mode === "subscription" ? nextId("sub") : null,
-      success_url: "https://app.example.com/billing/success",
-      cancel_url: "https://app.example.com/billing",
       url: null,
     },
     o.at,
@@ -95,39 +89,39 @@ export function invoicePaid(o: {
   customer: string;
   at: number;
   amount?: number;
+  currency?: string;
   id?: string;
   subscription?: string;
   billingReason?: string;
   paymentIntent?: string;
+  /** One-off invoices have no parent. */
+  oneOff?: boolean;
 }): StripeEventShape {
   const amount = o.amount ?? 2900;
   const id = o.id ?? nextId("in");
+  const currency = o.currency ?? "usd";
   return stripeEvent(
     "invoice.paid",
     {
+      ...copy(canonical.invoice),
       id,
-      object: "invoice",
-      account_country: "US",
       amount_due: amount,
-      amount_overpaid: 0,
       amount_paid: amount,
       amount_remaining: 0,
       attempt_count: 1,
       attempted: true,
-      billing_reason: o.billingReason ?? "subscription_create",
-      collection_method: "charge_automatically",
+      billing_reason: o.oneOff ? "manual" : (o.billingReason ?? "subscription_create"),
       created: seconds(o.at) - 5,
-      currency: "usd",
+      currency,
       customer: o.customer,
-      customer_email: "customer@example.com",
-      lines: { object: "list", data: [], has_more: false, total_count: 1, url: `/v1/invoices/${id}/lines` },
-      livemode: false,
-      metadata: {},
-      parent: {
-        type: "subscription_details",
-        quote_details: null,
-        subscription_details: { metadata: {}, subscription: o.subscription ?? nextId("sub") },
-      },
+      lines: { ...canonical.invoice.lines, url: `/v1/invoices/${id}/lines` },
+      parent: o.oneOff
+        ? null
+        : {
+            type: "subscription_details",
+            quote_details: null,
+            subscription_details: { metadata: {}, subscription: o.subscription ?? nextId("sub") },
+          },
       ...(o.paymentIntent
         ? {
             payments: {
@@ -137,7 +131,7 @@ export function invoicePaid(o: {
                   id: nextId("inpay"),
                   object: "invoice_payment",
                   amount_paid: amount,
-                  currency: "usd",
+                  currency,
                   invoice: id,
                   is_default: true,
                   payment: { type: "payment_intent", payment_intent: o.paymentIntent },
@@ -166,35 +160,47 @@ export function invoicePaid(o: {
 }
 
 export function chargeRefunded(o: {
-  customer: string;
+  customer: string | null;
   chargeId: string;
   chargedAt: number;
   at: number;
   amount?: number;
   amountRefunded: number;
   paymentIntent?: string;
+  currency?: string;
+  /** The refunds, as Stripe lists them on the charge (times in ms). */
+  refunds?: { amount: number; at: number }[];
 }): StripeEventShape {
   const amount = o.amount ?? 2900;
   return stripeEvent(
     "charge.refunded",
     {
+      ...copy(canonical.charge),
       id: o.chargeId,
-      object: "charge",
       amount,
       amount_captured: amount,
       amount_refunded: o.amountRefunded,
       balance_transaction: nextId("txn"),
       captured: true,
       created: seconds(o.chargedAt),
-      currency: "usd",
+      currency: o.currency ?? "usd",
       customer: o.customer,
-      disputed: false,
-      livemode: false,
-      metadata: {},
       paid: true,
       payment_intent: o.paymentIntent ?? nextId("pi"),
       payment_method: nextId("pm"),
       refunded: o.amountRefunded >= amount,
+      refunds: {
+        ...canonical.charge.refunds,
+        data: (o.refunds ?? []).map((refund) => ({
+          id: nextId("re"),
+          object: "refund",
+          amount: refund.amount,
+          charge: o.chargeId,
+          created: seconds(refund.at),
+          currency: o.currency ?? "usd",
+          status: "succeeded",
+        })),
+      },
       status: "succeeded",
     },
     o.at,
@@ -215,17 +221,12 @@ export function disputeEvent(
   return stripeEvent(
     type,
     {
+      ...copy(canonical.dispute),
       id: o.disputeId,
-      object: "dispute",
       amount: o.amount ?? 2900,
       charge: o.chargeId,
       created: seconds(o.at),
-      currency: "usd",
-      is_charge_refundable: false,
-      livemode: false,
-      metadata: {},
       payment_intent: o.paymentIntent ?? null,
-      reason: "fraudulent",
       status: o.status,
     },
     o.at,
@@ -236,16 +237,13 @@ export function subscriptionDeleted(o: { customer: string; at: number; subscript
   return stripeEvent(
     "customer.subscription.deleted",
     {
+      ...copy(canonical.subscription),
       id: o.subscription ?? nextId("sub"),
-      object: "subscription",
       canceled_at: seconds(o.at) - 86_400,
       cancel_at_period_end: false,
       created: seconds(o.at) - 40 * 86_400,
-      currency: "usd",
       customer: o.customer,
       ended_at: seconds(o.at),
-      livemode: false,
-      metadata: {},
       status: "canceled",
     },
     o.at,
@@ -255,6 +253,7 @@ export function subscriptionDeleted(o: { customer: string; at: number; subscript
 export const newCustomerId = () => nextId("cus");
 export const newChargeId = () => nextId("ch");
 export const newDisputeId = () => nextId("dp");
+export const newPaymentIntentId = () => nextId("pi");
 
 const cryptoProvider = Stripe.createSubtleCryptoProvider();
 

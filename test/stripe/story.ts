@@ -3,11 +3,13 @@ import { attribute, clickForToken, createCode } from "../helpers";
 import {
   chargeRefunded,
   checkoutCompleted,
+  deliver,
   disputeEvent,
   invoicePaid,
   newChargeId,
   newCustomerId,
   newDisputeId,
+  newPaymentIntentId,
   type StripeEventShape,
 } from "./fixtures";
 
@@ -125,6 +127,79 @@ export async function disputeStory(): Promise<Story> {
 }
 
 /**
+ * Story "later refund": two payments an hour apart, then a renewal a month
+ * later. The second payment is refunded in full and the renewal's charge is
+ * disputed and lost: neither touches the conversion, which stays on the
+ * first payment whatever order the events come in (the first payment may
+ * arrive after the refund of the second, and then the reward, first revoked,
+ * is reinstated).
+ */
+export async function laterRefundStory(): Promise<Story> {
+  const { referrerId, refereeId, code, base } = await referred("later");
+  const customer = newCustomerId();
+  const [in1, in2, in3] = [`in_1_${customer}`, `in_2_${customer}`, `in_3_${customer}`];
+  const [pi1, pi2, pi3] = [newPaymentIntentId(), newPaymentIntentId(), newPaymentIntentId()];
+  const [ch2, ch3] = [newChargeId(), newChargeId()];
+  const dispute = newDisputeId();
+  const HOUR = 3_600_000;
+  return {
+    name: "later-refund",
+    base,
+    code,
+    referrerId,
+    refereeId,
+    labels: new Map([
+      [customer, "customer"],
+      [in1, "first-invoice"],
+      [in2, "second-invoice"],
+      [in3, "renewal-invoice"],
+      [ch2, "second-charge"],
+      [ch3, "renewal-charge"],
+      [dispute, "dispute"],
+    ]),
+    events: [
+      checkoutCompleted({ userId: refereeId, customer, at: base }),
+      invoicePaid({ customer, at: base + HOUR, id: in1, paymentIntent: pi1 }),
+      invoicePaid({ customer, at: base + 2 * HOUR, id: in2, paymentIntent: pi2 }),
+      invoicePaid({ customer, at: base + 31 * DAY, id: in3, paymentIntent: pi3, billingReason: "subscription_cycle" }),
+      chargeRefunded({
+        customer,
+        chargeId: ch2,
+        chargedAt: base + 2 * HOUR + 1_000,
+        at: base + 3 * HOUR,
+        amountRefunded: 2900,
+        paymentIntent: pi2,
+      }),
+      disputeEvent("charge.dispute.created", {
+        disputeId: dispute,
+        chargeId: ch3,
+        paymentIntent: pi3,
+        status: "needs_response",
+        at: base + 33 * DAY,
+      }),
+      disputeEvent("charge.dispute.closed", {
+        disputeId: dispute,
+        chargeId: ch3,
+        paymentIntent: pi3,
+        status: "lost",
+        at: base + 50 * DAY,
+      }),
+    ],
+  };
+}
+
+/** Delivers the story's events in `order` (indexes, repeats allowed) and returns the end state. */
+export async function play(story: Story, order: number[]) {
+  for (const index of order) {
+    const event = story.events[index];
+    if (!event) throw new Error(`no event ${index}`);
+    const res = await deliver(event);
+    if (res.status !== 200) throw new Error(`event ${event.type} answered ${res.status}: ${JSON.stringify(res.body)}`);
+  }
+  return snapshot(story);
+}
+
+/**
  * Everything the story changed, with its ids replaced by labels and its times
  * made relative to its start: two runs of a story compare equal exactly when
  * they ended in the same state.
@@ -152,7 +227,8 @@ export async function snapshot(story: Story) {
     story.refereeId,
   );
   const rewards = await all(
-    `SELECT user_id = ? AS to_referrer, rule, type, amount, currency, status, "trigger", trigger_id, valid_from, valid_until
+    `SELECT user_id = ? AS to_referrer, rule, type, amount, currency, status, "trigger", trigger_id, valid_from, valid_until,
+       revoked_by
      FROM rewards WHERE referral_id = ? AND "trigger" IN ('conversion', 'clawback') ORDER BY rule, "trigger", amount`,
     story.referrerId,
     referral?.id,
