@@ -56,7 +56,8 @@ export const users = createRouter()
     return c.json(data as Record<string, unknown>, 200);
   })
   .openapi(eraseRoute, async (c) => {
-    const result = await eraseUser(c.var.db, c.req.valid("param").userId);
+    const deps = { db: c.var.db, counters: c.env.CODE_COUNTER, clickShards: c.var.config.clickShards };
+    const result = await eraseUser(deps, c.req.valid("param").userId);
     if (!result) throw new ApiError(404, "user_not_found", "Nothing is stored about this user");
     return c.json(result, 200);
   });

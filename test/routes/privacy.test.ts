@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { runScheduled } from "../../src/scheduled";
-import { api, attribute, click, clickForToken, countRows, createCode, flush, type Json } from "../helpers";
+import { api, attribute, click, clickForToken, counter, countRows, createCode, flush, type Json } from "../helpers";
 import { checkoutCompleted, deliver, invoicePaid, newCustomerId } from "../stripe/fixtures";
 
 const DAY = 86_400_000;
@@ -75,14 +75,21 @@ describe("DELETE /api/users/:userId", () => {
     }
     expect(await countRows("SELECT count(*) AS n FROM referrals WHERE referrer_id = ?", tombstone)).toBe(2);
     expect(await countRows("SELECT count(*) AS n FROM rewards WHERE user_id = ?", tombstone)).toBe(5);
-    expect(
-      await env.DB.prepare("SELECT display_name AS name, email_hash AS hash FROM referral_codes WHERE code = ?")
-        .bind(code)
-        .first(),
-    ).toEqual({ name: null, hash: null });
+    const retired = await env.DB.prepare(
+      "SELECT code, display_name AS name, email_hash AS hash FROM referral_codes WHERE user_id = ?",
+    )
+      .bind(tombstone)
+      .first<{ code: string; name: null; hash: null }>();
+    expect(retired).toMatchObject({ name: null, hash: null });
+    // The code named its owner ("ERC…"): it is retired for a fresh one, with every row that named it.
+    expect(retired?.code).toMatch(/^[A-Z0-9]+-[A-Z]{4}[0-9]{4}$/);
+    expect(retired?.code).not.toBe(code);
+    expect(await countRows("SELECT count(*) AS n FROM referrals WHERE code = ?", retired?.code)).toBe(2);
     expect(await rewardTotals()).toEqual(ledgerBefore);
     expect(
-      await env.DB.prepare("SELECT signups, conversions FROM referral_codes WHERE code = ?").bind(code).first(),
+      await env.DB.prepare("SELECT signups, conversions FROM referral_codes WHERE code = ?")
+        .bind(retired?.code)
+        .first(),
     ).toEqual(countersBefore);
     expect(await countRows("SELECT count(*) AS n FROM outbox_events WHERE payload LIKE '%erase-carol%'")).toBe(0);
     // The referees' own events stay, naming the tombstone as their referrer.
@@ -98,9 +105,12 @@ describe("DELETE /api/users/:userId", () => {
       await countRows("SELECT count(*) AS n FROM outbox_events WHERE json_extract(payload, '$.userId') = 'erase-dan'"),
     ).toBeGreaterThan(0);
 
-    // The link still counts clicks, but refers nobody to an erased user.
-    expect((await click(code, { ip: "100.91.0.2" })).status).toBe(302);
+    // The old link still leads to the product, but is an unknown code: it counts nothing and refers nobody.
+    const late = await clickForToken(code, { ip: "100.91.0.2" });
+    expect(await counter(code).counters(code)).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 0 });
     expect((await attribute({ refereeId: "erase-late", code })).status).toBe(404);
+    expect((await attribute({ refereeId: "erase-late", token: late })).status).toBe(404);
+    expect((await attribute({ refereeId: "erase-late", code: retired?.code })).status).toBe(404);
     expect((await api("/api/users/erase-carol/export")).status).toBe(404);
     expect((await api("/api/users/erase-carol", { method: "DELETE" })).status).toBe(404);
   });
