@@ -178,6 +178,38 @@ describe("retention", () => {
     expect(await countRows("SELECT clicks AS n FROM referral_codes WHERE code = ?", code)).toBe(3);
   });
 
+  it("keeps only the latest version of each Stripe guard, and events still apply after", async () => {
+    const code = await createCode("guard-owner", "grd");
+    await attribute({ refereeId: "guard-referee", code });
+    const customer = newCustomerId();
+    await deliver(checkoutCompleted({ userId: "guard-referee", customer, at: Date.now() - 3 * DAY }));
+    await deliver(invoicePaid({ customer, at: Date.now() - 2 * DAY }));
+    await deliver(invoicePaid({ customer, at: Date.now() - DAY, billingReason: "subscription_cycle" }));
+    const subject = `customer:${customer}`;
+    expect(await countRows("SELECT count(*) AS n FROM stripe_guards WHERE subject = ?", subject)).toBe(3);
+
+    const { purged } = await runScheduled(env, Date.now());
+
+    expect(purged.stripeGuards).toBeGreaterThanOrEqual(4);
+    expect(
+      await env.DB.prepare("SELECT subject, version FROM stripe_guards WHERE subject IN (?, ?) ORDER BY subject")
+        .bind(subject, "user:guard-referee")
+        .all(),
+    ).toMatchObject({
+      results: [
+        { subject, version: 3 },
+        { subject: "user:guard-referee", version: 3 },
+      ],
+    });
+    expect(
+      (await deliver(invoicePaid({ customer, at: Date.now(), billingReason: "subscription_cycle" }))).body,
+    ).toMatchObject({
+      outcome: "applied",
+    });
+    expect(await countRows("SELECT max(version) AS n FROM stripe_guards WHERE subject = ?", subject)).toBe(4);
+    expect(await countRows("SELECT count(*) AS n FROM stripe_payments WHERE customer_id = ?", customer)).toBe(3);
+  });
+
   it("drops visitor hashes once their day has passed", async () => {
     const code = await createCode("hash-owner", "hsh");
     await attribute({ refereeId: "hash-referee", token: await clickForToken(code, { ip: "100.94.0.1" }) });
