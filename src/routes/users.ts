@@ -30,7 +30,7 @@ const eraseRoute = createRoute({
   request: { params: UserIdParam },
   responses: {
     200: {
-      description: "Erased: the user's id is replaced everywhere by a tombstone",
+      description: "Erased: the user's id is replaced everywhere by a tombstone, and their code by a fresh one",
       content: {
         "application/json": {
           schema: z
