@@ -170,6 +170,21 @@ export class CodeCounter extends DurableObject<Env> {
     this.known.add(code);
   }
 
+  /**
+   * Makes this counter forget a code: its counts, its visitor hashes and the
+   * clicks not yet flushed. Used when a code is retired (its owner was erased);
+   * a click on it afterwards is a click on an unknown code. Idempotent.
+   */
+  forget(code: string): void {
+    this.known.delete(code);
+    if (!this.schemaReady) return;
+    this.sql.exec("DELETE FROM code_counts WHERE code = ?", code);
+    this.sql.exec("DELETE FROM visitors WHERE code = ?", code);
+    // Clicks of a flush in flight go too: its retry resends only what is left,
+    // and D1 drops click rows of a code it no longer has (migration 0014).
+    this.sql.exec("DELETE FROM pending_clicks WHERE code = ?", code);
+  }
+
   /** Whether the code was registered here. */
   isRegistered(code: string): boolean {
     if (this.known.has(code)) return true;

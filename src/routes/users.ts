@@ -30,7 +30,7 @@ const eraseRoute = createRoute({
   request: { params: UserIdParam },
   responses: {
     200: {
-      description: "Erased: the user's id is replaced everywhere by a tombstone",
+      description: "Erased: the user's id is replaced everywhere by a tombstone, and their code by a fresh one",
       content: {
         "application/json": {
           schema: z
@@ -56,7 +56,8 @@ export const users = createRouter()
     return c.json(data as Record<string, unknown>, 200);
   })
   .openapi(eraseRoute, async (c) => {
-    const result = await eraseUser(c.var.db, c.req.valid("param").userId);
+    const deps = { db: c.var.db, counters: c.env.CODE_COUNTER, clickShards: c.var.config.clickShards };
+    const result = await eraseUser(deps, c.req.valid("param").userId);
     if (!result) throw new ApiError(404, "user_not_found", "Nothing is stored about this user");
     return c.json(result, 200);
   });

@@ -71,7 +71,7 @@ export async function attribute(
   }
 
   const owner = await findCode(db, code);
-  // The code of an erased user still counts clicks, but refers nobody to anyone.
+  // An erased user's code (retired for a fresh one, see eraseUser) refers nobody to anyone.
   if (!owner || owner.userId.startsWith(ERASED_PREFIX))
     throw new ApiError(404, "code_not_found", `No referral code ${code}`);
 

@@ -2,6 +2,7 @@ import { eq, inArray, sql } from "drizzle-orm";
 import { type BatchItem, type Db, runBatch } from "../db/client";
 import {
   blockedAttributions,
+  clickBacklog,
   clicks,
   codeDaily,
   outboxEvents,
@@ -12,9 +13,12 @@ import {
   stripeCustomers,
   stripeDeferredEvents,
   stripeDisputes,
+  stripeGuards,
   stripePayments,
   userVisitors,
 } from "../db/schema";
+import { generateCode } from "../domain/codes";
+import { type CodeCounter, counterName, counterStub } from "../durable-objects/code-counter";
 
 /** Tombstones start with this: an id no host product hands out. */
 export const ERASED_PREFIX = "erased:";
@@ -79,26 +83,96 @@ export async function exportUser(db: Db, userId: string) {
   };
 }
 
+/** What erasure needs besides D1: the counter objects that know the user's code. */
+export interface ErasureDeps {
+  db: Db;
+  counters: DurableObjectNamespace<CodeCounter>;
+  clickShards: number;
+}
+
+/** Erasure is one atomic batch; one that lost a race (a Stripe event, a code collision) is planned again. */
+const MAX_ATTEMPTS = 4;
+
 /**
  * Erases a user's personal data: every place their id appears gets the same
  * random tombstone (so the ledger's amounts and the counters still add up),
  * their display name, email hash and visitor hashes go, their referral loses
- * the link to the click that brought them, and Stripe payloads held for them
- * are dropped, and so are outbound events that name them, in one atomic batch. The code keeps working and counting: its
- * counter never knew whose it was.
+ * the link to the click that brought them, Stripe payloads held for them are
+ * dropped, and so are outbound events that name them, in one atomic batch.
+ *
+ * Their code is retired: it carries part of their name, so every row that
+ * names it is moved to a fresh code with a random name part, and its counter
+ * objects forget the old one. Old share links then act like any unknown code
+ * (they still redirect, and refer nobody, as a tombstone's link did before).
  */
-export async function eraseUser(db: Db, userId: string) {
-  const exported = await exportUser(db, userId);
-  if (!exported) return undefined;
-  const tombstone = `${ERASED_PREFIX}${crypto.randomUUID()}`;
+export async function eraseUser(deps: ErasureDeps, userId: string) {
+  for (let attempt = 1; ; attempt++) {
+    const exported = await exportUser(deps.db, userId);
+    if (!exported) return undefined;
+    const tombstone = `${ERASED_PREFIX}${crypto.randomUUID()}`;
+    const code = exported.code ? { old: exported.code.code, next: retiredCode(exported.code.code) } : null;
+    // Forgotten first: until the batch commits, the old code's clicks are not
+    // counted rather than counted under a name that is about to go.
+    if (code) await forgetCode(deps, code.old);
+    try {
+      await runBatch(deps.db, erasureStatements(deps.db, userId, tombstone, code, exported));
+    } catch (error) {
+      if (attempt >= MAX_ATTEMPTS) throw error;
+      continue;
+    }
+    if (code) await counterStub(deps.counters, code.next, 0).register(code.next);
+    return {
+      tombstone,
+      erased: {
+        code: exported.code ? 1 : 0,
+        referralsMade: exported.referralsMade.length,
+        referredBy: exported.referredBy ? 1 : 0,
+        rewards: exported.rewards.length,
+        visitorHashes: exported.visitorHashes.length,
+        stripeCustomers: exported.stripe.customers.length,
+      },
+    };
+  }
+}
+
+/** A fresh code with the old one's program prefix and a random name part, like a code made without a name. */
+function retiredCode(old: string): string {
+  return generateCode(old.slice(0, old.indexOf("-")), undefined);
+}
+
+async function forgetCode(deps: ErasureDeps, code: string): Promise<void> {
+  const names = new Set(Array.from({ length: deps.clickShards }, (_, shard) => counterName(code, shard)));
+  await Promise.all([...names].map((name) => deps.counters.getByName(name).forget(code)));
+}
+
+type Exported = NonNullable<Awaited<ReturnType<typeof exportUser>>>;
+
+function erasureStatements(
+  db: Db,
+  userId: string,
+  tombstone: string,
+  code: { old: string; next: string } | null,
+  exported: Exported,
+): BatchItem[] {
   const customerIds = exported.stripe.customers.map((c) => c.customerId);
-  const statements: BatchItem[] = [
+  const padded = sql`(':' || ${rewards.dedupeKey} || ':')`;
+  // Twice, for a key that names the user in two parts in a row.
+  const once = sql`replace(${padded}, ${`:${userId}:`}, ${`:${tombstone}:`})`;
+  const replaced = sql`replace(${once}, ${`:${userId}:`}, ${`:${tombstone}:`})`;
+  return [
+    ...guardStatements(db, userId, exported),
     db
       .update(referralCodes)
-      .set({ userId: tombstone, displayName: null, emailHash: null })
+      .set({ userId: tombstone, displayName: null, emailHash: null, ...(code ? { code: code.next } : {}) })
       .where(eq(referralCodes.userId, userId)),
+    ...(code ? renameCodeStatements(db, code.old, code.next) : []),
     db.update(referrals).set({ referrerId: tombstone }).where(eq(referrals.referrerId, userId)),
     db.update(referrals).set({ refereeId: tombstone, clickId: null }).where(eq(referrals.refereeId, userId)),
+    // Dedupe keys name the user where a grant is once per user (`milestone:<userId>:<rule>`):
+    // the id is replaced wherever it is a whole `:`-separated part, before the rows change owner.
+    db.run(sql`
+      UPDATE ${rewards} SET dedupe_key = substr(${replaced}, 2, length(${replaced}) - 2)
+      WHERE user_id = ${userId} AND instr(${padded}, ${`:${userId}:`}) > 0`),
     db.update(rewards).set({ userId: tombstone }).where(eq(rewards.userId, userId)),
     db.update(blockedAttributions).set({ refereeId: tombstone }).where(eq(blockedAttributions.refereeId, userId)),
     db.delete(userVisitors).where(eq(userVisitors.userId, userId)),
@@ -114,20 +188,55 @@ export async function eraseUser(db: Db, userId: string) {
         UPDATE ${outboxEvents} SET payload = json_set(payload, ${`$.${field}`}, ${tombstone})
         WHERE json_extract(payload, ${`$.${field}`}) = ${userId}`),
     ),
+    // A failed delivery's error may quote the host's answer, which may name the user.
+    db.run(sql`UPDATE ${outboxEvents} SET last_error = NULL WHERE instr(last_error, ${userId}) > 0`),
     ...(customerIds.length > 0
       ? [db.delete(stripeDeferredEvents).where(inArray(stripeDeferredEvents.customerId, customerIds))]
       : []),
   ];
-  await runBatch(db, statements);
-  return {
-    tombstone,
-    erased: {
-      code: exported.code ? 1 : 0,
-      referralsMade: exported.referralsMade.length,
-      referredBy: exported.referredBy ? 1 : 0,
-      rewards: exported.rewards.length,
-      visitorHashes: exported.visitorHashes.length,
-      stripeCustomers: customerIds.length,
-    },
-  };
+}
+
+/**
+ * The Stripe guards (optimistic locks, see `stripe_guards`) that name the
+ * user go: `user:<id>` rows would tie the raw id to the events, and through
+ * them to the customer the tombstone now owns. Deleting them resets that
+ * subject to version 0, which is safe: later events reach the user through
+ * the customer, as `user:<tombstone>`, a new subject. An event already in
+ * flight for this user read the old versions of its customer, charge and
+ * payment-intent subjects; those are bumped in the same batch, so such an
+ * event fails on its guard, retries, and sees the tombstone.
+ */
+function guardStatements(db: Db, userId: string, exported: Exported): BatchItem[] {
+  const { customers, payments, charges, disputes } = exported.stripe;
+  const subjects = new Set([
+    ...customers.map((c) => `customer:${c.customerId}`),
+    ...[...charges.map((c) => c.id), ...disputes.map((d) => d.chargeId)].map((id) => `charge:${id}`),
+    ...[...payments, ...charges, ...disputes]
+      .map((fact) => fact.paymentIntent)
+      .filter((pi): pi is string => pi !== null)
+      .map((pi) => `pi:${pi}`),
+  ]);
+  return [
+    ...[...subjects].map((subject) =>
+      db.run(sql`
+        INSERT INTO ${stripeGuards} (subject, version, event_id)
+        SELECT ${subject}, coalesce(max(version), 0) + 1, 'erasure' FROM ${stripeGuards} WHERE subject = ${subject}`),
+    ),
+    db.delete(stripeGuards).where(eq(stripeGuards.subject, `user:${userId}`)),
+  ];
+}
+
+/** Every row that names the old code names the new one; clicks still waiting in the backlog are dropped. */
+function renameCodeStatements(db: Db, old: string, next: string): BatchItem[] {
+  return [
+    db.update(referrals).set({ code: next }).where(eq(referrals.code, old)),
+    db.update(clicks).set({ code: next }).where(eq(clicks.code, old)),
+    db.update(codeDaily).set({ code: next }).where(eq(codeDaily.code, old)),
+    db.update(blockedAttributions).set({ code: next }).where(eq(blockedAttributions.code, old)),
+    // Replayed, they would reach a counter that no longer knows the old code and be dropped anyway.
+    db.run(sql`DELETE FROM ${clickBacklog} WHERE json_extract(click, '$.code') = ${old}`),
+    db.run(sql`
+      UPDATE ${outboxEvents} SET payload = json_set(payload, '$.code', ${next})
+      WHERE json_extract(payload, '$.code') = ${old}`),
+  ];
 }

@@ -1,7 +1,7 @@
 import { lt, sql } from "drizzle-orm";
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "../client";
-import { clickFlushes, clicks, outboxEvents, stripeDeferredEvents, userVisitors } from "../schema";
+import { clickFlushes, clicks, outboxEvents, stripeDeferredEvents, stripeGuards, userVisitors } from "../schema";
 
 const CHUNK = 1_000;
 /** Rows one table loses per cron run at most; the next run carries on. */
@@ -19,12 +19,35 @@ async function purgeBefore(db: Db, table: SQLiteTable, time: SQLiteColumn, cutof
   return total;
 }
 
+/**
+ * Deletes Stripe guard rows below their subject's latest version, a chunk at a
+ * time. Only the latest version is ever read (an event inserts latest + 1, and
+ * a concurrent one fails on that same key), so the rows below it are history
+ * that only ties subjects together through their event ids. The latest row
+ * stays: without it a subject would restart at version 0 under an event that
+ * had just read it, and two events could both commit.
+ */
+async function purgeSupersededGuards(db: Db): Promise<number> {
+  let total = 0;
+  while (total < MAX_PER_RUN) {
+    const { meta } = await db.run(sql`
+      DELETE FROM ${stripeGuards} WHERE rowid IN (
+        SELECT g.rowid FROM ${stripeGuards} AS g
+        WHERE g.version < (SELECT max(m.version) FROM ${stripeGuards} AS m WHERE m.subject = g.subject)
+        LIMIT ${CHUNK})`);
+    total += meta.changes;
+    if (meta.changes < CHUNK) break;
+  }
+  return total;
+}
+
 export interface Purged {
   clicks: number;
   userVisitors: number;
   clickFlushes: number;
   deferredStripeEvents: number;
   outboxEvents: number;
+  stripeGuards: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -33,7 +56,8 @@ const DAY_MS = 86_400_000;
  * Keeps personal data small: click rows past the retention (the aggregates
  * they fed stay), visitor hashes after their day is over (the salt rotated),
  * flush markers once no retry can come, Stripe events for customers that
- * never checked out, and outbound events a month old.
+ * never checked out, outbound events a month old, and Stripe guard versions
+ * that a newer one replaced.
  */
 export async function purgeExpiredData(db: Db, now: number, clickRetentionDays: number): Promise<Purged> {
   return {
@@ -48,5 +72,6 @@ export async function purgeExpiredData(db: Db, now: number, clickRetentionDays: 
     ),
     // Delivered, or given up on after a month of retries.
     outboxEvents: await purgeBefore(db, outboxEvents, outboxEvents.createdAt, now - 30 * DAY_MS),
+    stripeGuards: await purgeSupersededGuards(db),
   };
 }
