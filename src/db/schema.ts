@@ -249,8 +249,12 @@ export const outboxEventTypes = [
 export const outboxEvents = sqliteTable(
   "outbox_events",
   {
-    /** Insertion order, which delivery follows. */
-    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    /**
+     * Commit order: assigned by SQLite as the trigger inserts the row, strictly
+     * increasing and never reused (AUTOINCREMENT). Delivery follows it, and
+     * receivers reorder by it (a retried event can arrive after later ones).
+     */
+    sequence: integer("sequence").primaryKey({ autoIncrement: true }),
     id: text("id").notNull(),
     type: text("type", { enum: outboxEventTypes }).notNull(),
     /** The event's data, JSON. */
