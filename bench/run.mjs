@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { localD1, startLocalService } from "../scripts/local-service.mjs";
@@ -21,7 +21,7 @@ const { values: flags } = parseArgs({
     shards: { type: "string", default: "1" },
     "scale-clicks": { type: "string", default: "1000000" },
     "skip-scale": { type: "boolean", default: false },
-    out: { type: "string", default: "bench/results.json" },
+    out: { type: "string", default: "bench/out/results.json" },
   },
 });
 const load = {
@@ -350,7 +350,7 @@ try {
   }
   log(`Bundle: ${bundle.raw} bytes raw, ${bundle.gzip} bytes gzip`);
 
-  mkdirSync("bench", { recursive: true });
+  mkdirSync(dirname(flags.out), { recursive: true });
   writeFileSync(
     flags.out,
     `${JSON.stringify(

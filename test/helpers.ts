@@ -72,6 +72,15 @@ export async function flush(code: string, shard = 0): Promise<void> {
   for (let i = 0; i < 100 && (await stub.pendingClicks()) > 0; i++) await runDurableObjectAlarm(stub);
 }
 
+/** Flushes every counter object that may hold clicks (those listed in D1), until each buffer is empty. */
+export async function flushAll(): Promise<void> {
+  const listed = await env.DB.prepare("SELECT counter FROM click_counters").all<{ counter: string }>();
+  for (const { counter: name } of listed.results) {
+    const stub = env.CODE_COUNTER.getByName(name);
+    for (let i = 0; i < 100 && (await stub.pendingClicks()) > 0; i++) await runDurableObjectAlarm(stub);
+  }
+}
+
 /** The value of a cookie in a response's Set-Cookie, with its attributes. */
 export function readSetCookie(res: Response, name: string): { value: string; attributes: string[] } | undefined {
   const header = res.headers.getSetCookie().find((cookie) => cookie.startsWith(`${name}=`));

@@ -82,6 +82,18 @@ export const clickFlushes = sqliteTable("click_flushes", {
   flushedAt: integer("flushed_at").notNull(),
 });
 
+/**
+ * The counter objects that may hold clicks D1 does not have yet: each is
+ * listed before it learns its first code. `flushed` is the newest of its
+ * flushes (numbered by the counter, 1, 2, 3 …) that landed, moved in the same
+ * batch as the aggregates that flush adds: reads add what a counter holds
+ * beyond it, so a click is in a read once, flushed or not.
+ */
+export const clickCounters = sqliteTable("click_counters", {
+  counter: text("counter").primaryKey(),
+  flushed: integer("flushed").notNull().default(0),
+});
+
 /** Per-code daily aggregates: what charts and time series read. */
 export const codeDaily = sqliteTable(
   "code_daily",
@@ -257,8 +269,12 @@ export const outboxEventTypes = [
 export const outboxEvents = sqliteTable(
   "outbox_events",
   {
-    /** Insertion order, which delivery follows. */
-    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    /**
+     * Commit order: assigned by SQLite as the trigger inserts the row, strictly
+     * increasing and never reused (AUTOINCREMENT). Delivery follows it, and
+     * receivers reorder by it (a retried event can arrive after later ones).
+     */
+    sequence: integer("sequence").primaryKey({ autoIncrement: true }),
     id: text("id").notNull(),
     type: text("type", { enum: outboxEventTypes }).notNull(),
     /** The event's data, JSON. */

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
-import { createDb } from "../db/client";
+import { createDb, runBatch } from "../db/client";
 import { clicksInLog } from "../db/queries/click-backlog";
-import { applyClickFlush, type ClickRow, flushLanded } from "../db/queries/clicks";
+import { applyClickFlush, type ClickRow, flushedUpTo, flushLanded, listCounter } from "../db/queries/clicks";
 
 /** What the Worker knows about one request to a share link. */
 export interface ClickInput {
@@ -21,6 +21,30 @@ export interface ClickCounters {
   uniqueClicks: number;
   botClicks: number;
 }
+
+/**
+ * Clicks a counter holds that have not reached D1, or may have only just:
+ * per UTC day, grouped by the flush that carries (or will carry) them. The
+ * flush numbered `claimed + batch` carries batch `batch`: batch 0 is the flush
+ * in flight (the one numbered `claimed`), batch 1 the next one, and so on,
+ * since each flush takes the oldest FLUSH_BATCH_SIZE rows not yet taken. A
+ * reader that then sees in D1 that flushes up to W landed adds exactly the
+ * batches numbered above W: no click is left out or added twice, whichever
+ * flushes land between the two reads.
+ */
+export interface UnflushedClicks {
+  /** The counter's newest flush number handed out (0 before its first flush). */
+  claimed: number;
+  days: UnflushedDay[];
+}
+
+export type UnflushedDay = {
+  batch: number;
+  day: string;
+  clicks: number;
+  uniqueClicks: number;
+  botClicks: number;
+};
 
 /** The same visitor hash within this window counts as one unique click. */
 export const UNIQUE_WINDOW_MS = 60 * 60_000;
@@ -119,8 +143,10 @@ export class CodeCounter extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    this.schemaReady =
-      this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'code_counts'").toArray().length > 0;
+    this.schemaReady = false;
+    // An object from before the flush numbers gets their table here: ensureSchema only adds what is missing.
+    if (this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'code_counts'").toArray().length > 0)
+      this.ensureSchema();
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmArmed = (await ctx.storage.getAlarm()) !== null;
     });
@@ -156,15 +182,23 @@ export class CodeCounter extends DurableObject<Env> {
         flush_id TEXT
       );
       CREATE INDEX IF NOT EXISTS pending_clicks_flush ON pending_clicks (flush_id);
+      CREATE TABLE IF NOT EXISTS flushes (
+        sequence INTEGER PRIMARY KEY,
+        flush_id TEXT NOT NULL
+      );
     `);
     this.schemaReady = true;
   }
 
   /**
    * Makes a code known to this counter. Idempotent. The counter keeps no
-   * personal data: not even whose code it is.
+   * personal data: not even whose code it is. It is listed in D1 first, so a
+   * program-wide read that lists the counters finds every one that can hold a
+   * click.
    */
-  register(code: string): void {
+  async register(code: string): Promise<void> {
+    const db = createDb(this.env.DB);
+    await runBatch(db, [listCounter(db, this.name())]);
     this.ensureSchema();
     this.sql.exec("INSERT OR IGNORE INTO code_counts (code, registered_at) VALUES (?, ?)", code, Date.now());
     this.known.add(code);
@@ -347,8 +381,9 @@ export class CodeCounter extends DurableObject<Env> {
     if (!this.schemaReady) return;
     this.sql.exec("DELETE FROM visitors WHERE counted_at < ?", Date.now() - UNIQUE_WINDOW_MS);
 
-    const flushId = this.claimFlush();
-    if (!flushId) return;
+    const claim = this.claimFlush();
+    if (!claim) return;
+    const { flushId, sequence } = claim;
     const clicks: ClickRow[] = this.sql
       .exec<PendingRow>(
         `SELECT id, code, clicked_at, visitor_hash, is_bot, is_unique, country, referrer_host, agent_family
@@ -371,10 +406,12 @@ export class CodeCounter extends DurableObject<Env> {
     const db = createDb(this.env.DB);
     try {
       try {
-        await applyClickFlush(db, { id: flushId, counter: this.ctx.id.name ?? "counter", clicks }, Date.now());
+        await applyClickFlush(db, { id: flushId, counter: this.name(), sequence, clicks }, Date.now());
       } catch (error) {
         // The batch may have committed with only its answer lost: the marker tells.
         if (!(await flushLanded(db, flushId))) throw error;
+        // A flush begun before flushes were numbered landed without its number.
+        await runBatch(db, [flushedUpTo(db, this.name(), sequence)]);
       }
     } catch (error) {
       // Retry on our own schedule rather than rethrowing: the runtime gives up
@@ -402,11 +439,9 @@ export class CodeCounter extends DurableObject<Env> {
    * The batch to flush: the one already in flight (retried with the same id and
    * rows, which is what makes it idempotent), or the next rows, tagged now.
    */
-  private claimFlush(): string | null {
-    const inFlight = this.sql
-      .exec<{ flush_id: string }>("SELECT flush_id FROM pending_clicks WHERE flush_id IS NOT NULL LIMIT 1")
-      .toArray()[0];
-    if (inFlight) return inFlight.flush_id;
+  private claimFlush(): { flushId: string; sequence: number } | null {
+    const inFlight = this.inFlight();
+    if (inFlight) return inFlight;
     if (this.pendingClicks() === 0) return null;
     const flushId = crypto.randomUUID();
     this.sql.exec(
@@ -415,14 +450,74 @@ export class CodeCounter extends DurableObject<Env> {
       flushId,
       FLUSH_BATCH_SIZE,
     );
-    return flushId;
+    return { flushId, sequence: this.numberFlush(flushId) };
+  }
+
+  /** The flush waiting on D1, with its number (numbered now if it began before flushes were). */
+  private inFlight(): { flushId: string; sequence: number } | null {
+    const row = this.sql
+      .exec<{ flush_id: string; sequence: number | null }>(
+        `SELECT p.flush_id, f.sequence FROM pending_clicks p LEFT JOIN flushes f ON f.flush_id = p.flush_id
+         WHERE p.flush_id IS NOT NULL LIMIT 1`,
+      )
+      .toArray()[0];
+    if (!row) return null;
+    return { flushId: row.flush_id, sequence: row.sequence ?? this.numberFlush(row.flush_id) };
+  }
+
+  /** Gives a flush the next number; only the newest number is kept. */
+  private numberFlush(flushId: string): number {
+    const sequence = this.claimed() + 1;
+    this.sql.exec("INSERT INTO flushes (sequence, flush_id) VALUES (?, ?)", sequence, flushId);
+    this.sql.exec("DELETE FROM flushes WHERE sequence < ?", sequence);
+    return sequence;
+  }
+
+  private claimed(): number {
+    return this.sql.exec<{ n: number }>("SELECT coalesce(max(sequence), 0) AS n FROM flushes").one().n;
+  }
+
+  /**
+   * The clicks of one code (or of every code here) not in D1 yet, or just
+   * landing: per UTC day in [from, to], by the flush that carries them.
+   */
+  unflushedClicks(code: string | null, from: string, to: string): UnflushedClicks {
+    if (!this.schemaReady) return { claimed: 0, days: [] };
+    // Numbers the flush in flight first, so that `claimed` is its number.
+    this.inFlight();
+    // The batch size is written into the query: a bound JS number is a REAL, and the division must be an integer one.
+    const days = this.sql
+      .exec<UnflushedDay>(
+        `WITH taken AS (
+           SELECT code, clicked_at, is_bot, is_unique,
+             CASE WHEN flush_id IS NOT NULL THEN 0
+                  ELSE 1 + (row_number() OVER (PARTITION BY flush_id IS NULL ORDER BY rowid) - 1) / ${FLUSH_BATCH_SIZE} END AS batch
+           FROM pending_clicks
+         )
+         SELECT batch, strftime('%Y-%m-%d', clicked_at / 1000, 'unixepoch') AS day,
+           sum(is_bot = 0) AS clicks, sum(is_bot = 0 AND is_unique = 1) AS uniqueClicks, sum(is_bot) AS botClicks
+         FROM taken WHERE ? IS NULL OR code = ?
+         GROUP BY batch, day HAVING day BETWEEN ? AND ?
+         ORDER BY batch, day`,
+        code,
+        code,
+        from,
+        to,
+      )
+      .toArray();
+    return { claimed: this.claimed(), days };
+  }
+
+  /** The name this object was reached by ("bucket:N"). */
+  private name(): string {
+    return this.ctx.id.name ?? "counter";
   }
 
   /** A shard other than 0 learns about its code from shard 0's counter, the code's registry. */
   private async adoptRegistration(click: ClickInput): Promise<boolean> {
     if (click.shard === 0 || counterName(click.code, 0) === this.ctx.id.name) return false;
     if (!(await counterStub(this.env.CODE_COUNTER, click.code, 0).isRegistered(click.code))) return false;
-    this.register(click.code);
+    await this.register(click.code);
     return true;
   }
 }

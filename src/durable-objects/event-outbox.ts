@@ -22,6 +22,7 @@ export function outboxStub(namespace: OutboxNamespace) {
 export function eventBody(row: OutboxRow): string {
   return JSON.stringify({
     id: row.id,
+    sequence: row.sequence,
     type: row.type,
     createdAt: new Date(row.createdAt).toISOString(),
     data: JSON.parse(row.payload) as unknown,
@@ -29,10 +30,14 @@ export function eventBody(row: OutboxRow): string {
 }
 
 /**
- * Delivers the outbox (D1 `outbox_events`) to EVENTS_URL: in order, each
- * event until its endpoint answers 2xx, with exponential backoff between
- * attempts. At least once: a receiver dedupes by the event id. The outbox
- * itself is the durable state; this object only schedules the sending.
+ * Delivers the outbox (D1 `outbox_events`) to EVENTS_URL: each event until
+ * its endpoint answers 2xx, with exponential backoff between attempts. At
+ * least once: a receiver dedupes by the event id. Usually in order, not
+ * always: an event waiting out its backoff does not hold back later ones (one
+ * refusing endpoint must not stall every event for hours), so a retried event
+ * can arrive after later ones; a receiver that needs the order sorts by
+ * `sequence`, which increases strictly in commit order. The outbox itself is
+ * the durable state; this object only schedules the sending.
  */
 export class EventOutbox extends DurableObject<Env> {
   /** Something was written: deliver soon (no-op when a delivery is due sooner). */
@@ -62,6 +67,7 @@ export class EventOutbox extends DurableObject<Env> {
           "content-type": "application/json",
           "user-agent": "referral-edge-events/1",
           "referral-event-id": event.id,
+          "referral-event-sequence": String(event.sequence),
           "referral-event-type": event.type,
           "referral-signature": await signEvent(body, config.eventsSecrets, Date.now()),
         },
@@ -71,7 +77,7 @@ export class EventOutbox extends DurableObject<Env> {
       status = res.status;
       await res.body?.cancel();
       if (res.ok) {
-        await markDelivered(db, event.seq, status, Date.now());
+        await markDelivered(db, event.sequence, status, Date.now());
         return;
       }
       error = `HTTP ${status}`;
@@ -79,6 +85,6 @@ export class EventOutbox extends DurableObject<Env> {
       error = cause instanceof Error ? cause.message : String(cause);
     }
     const delay = Math.min(MAX_BACKOFF_MS, config.eventsRetryBaseMs * 2 ** event.attempts);
-    await markFailed(db, event.seq, status, error, Date.now() + delay);
+    await markFailed(db, event.sequence, status, error, Date.now() + delay);
   }
 }

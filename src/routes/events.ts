@@ -6,6 +6,10 @@ import { createRouter, errorResponse } from "../openapi";
 const EventSchema = z
   .object({
     id: z.string(),
+    sequence: z.number().int().openapi({
+      description:
+        "Commit order: strictly increasing, never reused. Delivery usually follows it; a retried event can arrive after later ones, so reorder by it.",
+    }),
     type: z.enum(outboxEventTypes),
     createdAt: z.string(),
     data: z.record(z.string(), z.unknown()),
@@ -21,6 +25,7 @@ const EventSchema = z
   .openapi("OutboundEvent", {
     example: {
       id: "evt_4f1c2b3a9d8e7f6a5b4c3d2e1f0a9b8c",
+      sequence: 1042,
       type: "reward.granted",
       createdAt: "2026-11-24T10:00:00.120Z",
       data: {
@@ -81,6 +86,7 @@ export const events = createRouter().openapi(listRoute, async (c) => {
     {
       events: page.map((row) => ({
         id: row.id,
+        sequence: row.sequence,
         type: row.type,
         createdAt: new Date(row.createdAt).toISOString(),
         data: JSON.parse(row.payload) as Record<string, unknown>,
@@ -98,7 +104,7 @@ export const events = createRouter().openapi(listRoute, async (c) => {
           lastError: row.lastError,
         },
       })),
-      nextCursor: rows.length > limit ? String(page.at(-1)?.seq) : null,
+      nextCursor: rows.length > limit ? String(page.at(-1)?.sequence) : null,
     },
     200,
   );

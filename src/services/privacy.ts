@@ -53,7 +53,7 @@ export async function exportUser(db: Db, userId: string) {
         sql`${userId} IN (json_extract(${outboxEvents.payload}, '$.userId'), json_extract(${outboxEvents.payload}, '$.referrerId'),
                           json_extract(${outboxEvents.payload}, '$.refereeId'))`,
       )
-      .orderBy(outboxEvents.seq),
+      .orderBy(outboxEvents.sequence),
   ]);
   const found =
     code !== undefined ||

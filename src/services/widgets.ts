@@ -1,12 +1,13 @@
 import type { Config } from "../config";
 import type { Db } from "../db/client";
 import { findCodeByUser } from "../db/queries/codes";
-import { codeDays, programTotals, rankOf, rewardSummary, topReferrers } from "../db/queries/stats";
+import { codeDays, listedCounters, programTotals, rankOf, rewardSummary, topReferrers } from "../db/queries/stats";
 import { rewardStatuses } from "../db/schema";
 import { type CodeCounter, readClickCounters } from "../durable-objects/code-counter";
 import { ApiError } from "../errors";
 import { shareUrl } from "./codes";
 import { entitlementsOf, rewardJson } from "./rewards";
+import { askCounters, beyondFlushed, counterNamesOf } from "./unflushed-clicks";
 
 export interface ReadDeps {
   db: Db;
@@ -53,18 +54,33 @@ export async function widgetSummary(deps: ReadDeps, userId: string, origin: stri
   };
 }
 
-/** Daily clicks, signups and conversions for the last `days` UTC days, today included, zero-filled. */
+/**
+ * Daily clicks, signups and conversions for the last `days` UTC days, today
+ * included, zero-filled. Clicks include those the code's counters have not
+ * flushed yet, so the days add up to the live counters.
+ */
 export async function userTimeseries(deps: ReadDeps, userId: string, days: number, now: number) {
   const row = await codeOf(deps.db, userId);
   const today = Date.UTC(new Date(now).getUTCFullYear(), new Date(now).getUTCMonth(), new Date(now).getUTCDate());
   const from = new Date(today - (days - 1) * DAY_MS).toISOString().slice(0, 10);
-  const known = new Map((await codeDays(deps.db, row.code, from)).map((d) => [d.day, d]));
+  const to = new Date(today).toISOString().slice(0, 10);
+  // The counters before D1: see unflushed-clicks.ts.
+  const names = counterNamesOf(row.code, deps.config.clickShards);
+  const asked = await askCounters(deps.counters, names, row.code, from, to);
+  const stored = await codeDays(deps.db, row.code, from, names);
+  const unflushed = beyondFlushed(asked, stored.flushed);
+  const known = new Map(stored.days.map((d) => [d.day, d]));
   return {
     code: row.code,
     days: Array.from({ length: days }, (_, i) => {
       const day = new Date(today - (days - 1 - i) * DAY_MS).toISOString().slice(0, 10);
       const found = known.get(day);
-      return { day, clicks: found?.clicks ?? 0, signups: found?.signups ?? 0, conversions: found?.conversions ?? 0 };
+      return {
+        day,
+        clicks: (found?.clicks ?? 0) + (unflushed.get(day)?.clicks ?? 0),
+        signups: found?.signups ?? 0,
+        conversions: found?.conversions ?? 0,
+      };
     }),
   };
 }
@@ -91,16 +107,28 @@ export async function leaderboard(deps: ReadDeps, limit: number, options: { view
   return { entries, ...(options.viewerId !== undefined ? { you } : {}) };
 }
 
-/** Program totals for an inclusive range of UTC days, from daily aggregates only. */
+/**
+ * Program totals for an inclusive range of UTC days, from daily aggregates
+ * plus what the counters have not flushed yet. Every counter listed in D1 is
+ * asked (at most COUNTER_BUCKETS of them, whatever the number of codes), in
+ * parallel, before the aggregates are read.
+ */
 export async function programStats(deps: ReadDeps, from: string, to: string) {
+  const asked = await askCounters(deps.counters, await listedCounters(deps.db), null, from, to);
   const [totals, top] = await Promise.all([programTotals(deps.db, from, to), topReferrers(deps.db, 10)]);
   const { traffic, rewards, revenue } = totals;
+  const unflushed = { clicks: 0, uniqueClicks: 0, botClicks: 0 };
+  for (const part of beyondFlushed(asked, totals.flushed).values()) {
+    unflushed.clicks += part.clicks;
+    unflushed.uniqueClicks += part.uniqueClicks;
+    unflushed.botClicks += part.botClicks;
+  }
   return {
     from,
     to,
-    clicks: traffic.clicks,
-    uniqueClicks: traffic.uniqueClicks,
-    botClicks: traffic.botClicks,
+    clicks: traffic.clicks + unflushed.clicks,
+    uniqueClicks: traffic.uniqueClicks + unflushed.uniqueClicks,
+    botClicks: traffic.botClicks + unflushed.botClicks,
     signups: traffic.signups,
     conversions: traffic.conversions,
     conversionRate: ratio(traffic.conversions, traffic.signups),

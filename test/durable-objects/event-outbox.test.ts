@@ -18,6 +18,7 @@ const SECRETS = ["events-secret-current-000000", "events-secret-previous-00000"]
 
 type Event = {
   id: string;
+  sequence: number;
   type: string;
   data: Record<string, unknown>;
   delivery: { state: string; attempts: number; lastStatus: number | null };
@@ -187,6 +188,62 @@ describe("outbound events", () => {
       // 1 s, 2 s, 4 s with EVENTS_RETRY_BASE_S=1 (30 s, 60 s, 120 s … up to 6 h by default).
       expect(delays).toEqual([1, 2, 4]);
     });
+  });
+
+  it("numbers events in commit order, so a receiver reorders what a retry delivered late", async () => {
+    // Only this test's events are outstanding: one delivery run reaches all of them.
+    await env.DB.prepare("UPDATE outbox_events SET delivered_at = 1 WHERE delivered_at IS NULL").run();
+    const code = await createCode("order-ida", "ida");
+    await attribute({ refereeId: "order-jay", code });
+    await attribute({ refereeId: "order-kim", code });
+    const ours = (e: { data: Record<string, unknown> }) =>
+      ["order-ida", "order-jay", "order-kim"].some((id) => id === e.data.userId || id === e.data.refereeId);
+    const listed = await eventsOf(ours);
+    const committed = listed.map((e) => e.sequence).reverse();
+    // Newest first in the log; strictly increasing in commit order: jay's attribution committed before kim's.
+    expect(committed.length).toBeGreaterThanOrEqual(8);
+    for (let i = 1; i < committed.length; i++) expect(committed[i]).toBeGreaterThan(committed[i - 1] as number);
+    const naming = (id: string) =>
+      listed.filter((e) => e.data.userId === id || e.data.refereeId === id).map((e) => e.sequence);
+    expect(Math.max(...naming("order-jay"))).toBeLessThan(Math.min(...naming("order-kim")));
+
+    const oldest = committed[0];
+    const arrived: { id: string; sequence: number; header: string | null }[] = [];
+    let refused = false;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const request = new Request(input, init);
+      const body = JSON.parse(await request.text()) as { id: string; sequence: number; data: Record<string, unknown> };
+      // The receiver refuses the oldest event once: every later one goes out before its retry.
+      if (body.sequence === oldest && !refused) {
+        refused = true;
+        return new Response(null, { status: 503 });
+      }
+      if (ours(body)) arrived.push({ ...body, header: request.headers.get("referral-event-sequence") });
+      return new Response(null, { status: 204 });
+    });
+    await withReceiver(async () => {
+      await deliverNow();
+      await deliverNow();
+    });
+
+    expect(refused).toBe(true);
+    expect(arrived.map((a) => a.sequence)).toEqual([...committed.slice(1), oldest]);
+    expect(arrived.every((a) => a.header === String(a.sequence))).toBe(true);
+    // Sorting by sequence restores commit order.
+    const byId = new Map(listed.map((e) => [e.sequence, e.id]));
+    expect(arrived.toSorted((a, b) => a.sequence - b.sequence).map((a) => a.id)).toEqual(
+      committed.map((sequence) => byId.get(sequence)),
+    );
+  });
+
+  it("never reuses a sequence number, even after the newest event is purged", async () => {
+    const code = await createCode("order-lee", "lee");
+    await attribute({ refereeId: "order-max", code });
+    const newest = await env.DB.prepare("SELECT max(sequence) AS n FROM outbox_events").first<{ n: number }>();
+    await env.DB.prepare("DELETE FROM outbox_events WHERE sequence = ?").bind(newest?.n).run();
+    await attribute({ refereeId: "order-ned", code });
+    const [next] = await eventsOf((e) => e.data.refereeId === "order-ned" && e.type === "referral.signed_up");
+    expect(next?.sequence).toBeGreaterThan(newest?.n ?? Number.POSITIVE_INFINITY);
   });
 
   it("lists the delivery log newest first, by state, page by page", async () => {

@@ -49,7 +49,7 @@ const state = async (r: { referrerId: string; refereeId: string }) => ({
   events: (
     await env.DB.prepare(
       `SELECT type FROM outbox_events WHERE json_extract(payload, '$.rewardId') =
-         (SELECT id FROM rewards WHERE user_id = ? AND "trigger" = 'conversion') ORDER BY seq`,
+         (SELECT id FROM rewards WHERE user_id = ? AND "trigger" = 'conversion') ORDER BY sequence`,
     )
       .bind(r.referrerId)
       .all<{ type: string }>()

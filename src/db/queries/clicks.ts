@@ -1,7 +1,7 @@
 import { type AnyColumn, eq, getTableColumns, sql } from "drizzle-orm";
 import { utcDay } from "../../domain/visitor";
 import { type BatchItem, chunkRows, type Db, runBatch } from "../client";
-import { clickFlushes, clicks, codeDaily, programDaily, referralCodes } from "../schema";
+import { clickCounters, clickFlushes, clicks, codeDaily, programDaily, referralCodes } from "../schema";
 
 export type ClickRow = typeof clicks.$inferInsert;
 
@@ -10,6 +10,8 @@ export interface ClickFlush {
   id: string;
   /** The counter object that sent it. */
   counter: string;
+  /** The counter's number for it: 1, 2, 3 …, one after the other (a retry keeps it). */
+  sequence: number;
   clicks: ClickRow[];
 }
 
@@ -50,6 +52,7 @@ export async function applyClickFlush(db: Db, flush: ClickFlush, now: number): P
     db
       .insert(clickFlushes)
       .values({ id: flush.id, counter: flush.counter, clickCount: flush.clicks.length, flushedAt: now }),
+    flushedUpTo(db, flush.counter, flush.sequence),
   ];
   for (const chunk of chunkRows(flush.clicks, Object.keys(getTableColumns(clicks)).length)) {
     statements.push(db.insert(clicks).values(chunk).onConflictDoNothing());
@@ -107,6 +110,22 @@ export async function applyClickFlush(db: Db, flush: ClickFlush, now: number): P
     );
   }
   await runBatch(db, statements);
+}
+
+/** Moves the counter's landed-flush mark, never back: what reads compare the counter's buffer with. */
+export function flushedUpTo(db: Db, counter: string, sequence: number) {
+  return db
+    .insert(clickCounters)
+    .values({ counter, flushed: sequence })
+    .onConflictDoUpdate({
+      target: clickCounters.counter,
+      set: { flushed: sql`max(${clickCounters.flushed}, excluded.flushed)` },
+    });
+}
+
+/** Lists a counter object as one that may hold clicks D1 does not have: before it learns a code. */
+export function listCounter(db: Db, counter: string) {
+  return db.insert(clickCounters).values({ counter }).onConflictDoNothing();
 }
 
 /** Whether a flush already landed: how a retry tells "failed" from "applied, answer lost". */

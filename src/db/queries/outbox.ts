@@ -10,7 +10,7 @@ export function dueEvents(db: Db, now: number, limit: number): Promise<OutboxRow
     .select()
     .from(outboxEvents)
     .where(and(isNull(outboxEvents.deliveredAt), lte(outboxEvents.nextAttemptAt, now)))
-    .orderBy(outboxEvents.seq)
+    .orderBy(outboxEvents.sequence)
     .limit(limit);
 }
 
@@ -23,14 +23,14 @@ export async function nextDue(db: Db): Promise<number | null> {
   return row?.at ?? null;
 }
 
-export function markDelivered(db: Db, seq: number, status: number, now: number) {
+export function markDelivered(db: Db, sequence: number, status: number, now: number) {
   return db
     .update(outboxEvents)
     .set({ deliveredAt: now, lastStatus: status, lastError: null, attempts: sql`${outboxEvents.attempts} + 1` })
-    .where(eq(outboxEvents.seq, seq));
+    .where(eq(outboxEvents.sequence, sequence));
 }
 
-export function markFailed(db: Db, seq: number, status: number | null, error: string, nextAttemptAt: number) {
+export function markFailed(db: Db, sequence: number, status: number | null, error: string, nextAttemptAt: number) {
   return db
     .update(outboxEvents)
     .set({
@@ -39,13 +39,13 @@ export function markFailed(db: Db, seq: number, status: number | null, error: st
       lastError: error.slice(0, 500),
       nextAttemptAt,
     })
-    .where(eq(outboxEvents.seq, seq));
+    .where(eq(outboxEvents.sequence, sequence));
 }
 
 export type DeliveryState = "pending" | "delivered" | "failing";
 
-/** The delivery log, newest first, `limit` at a time before `beforeSeq`. */
-export function listEvents(db: Db, limit: number, beforeSeq?: number, state?: DeliveryState) {
+/** The delivery log, newest first, `limit` at a time before the sequence number `before`. */
+export function listEvents(db: Db, limit: number, before?: number, state?: DeliveryState) {
   const byState =
     state === "delivered"
       ? isNotNull(outboxEvents.deliveredAt)
@@ -57,7 +57,7 @@ export function listEvents(db: Db, limit: number, beforeSeq?: number, state?: De
   return db
     .select()
     .from(outboxEvents)
-    .where(and(beforeSeq === undefined ? undefined : lt(outboxEvents.seq, beforeSeq), byState))
-    .orderBy(desc(outboxEvents.seq))
+    .where(and(before === undefined ? undefined : lt(outboxEvents.sequence, before), byState))
+    .orderBy(desc(outboxEvents.sequence))
     .limit(limit);
 }

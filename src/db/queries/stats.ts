@@ -1,6 +1,6 @@
-import { and, asc, count, desc, eq, gt, gte, lte, or, sql, sum } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, lte, or, sql, sum } from "drizzle-orm";
 import type { Db } from "../client";
-import { codeDaily, programDaily, referralCodes, revenueDaily, rewardDaily, rewards } from "../schema";
+import { clickCounters, codeDaily, programDaily, referralCodes, revenueDaily, rewardDaily, rewards } from "../schema";
 
 /**
  * Reads for dashboards and operators. Every one reads counters or daily
@@ -10,19 +10,41 @@ import { codeDaily, programDaily, referralCodes, revenueDaily, rewardDaily, rewa
 
 const total = (column: Parameters<typeof sum>[0]) => sql<number>`coalesce(${sum(column)}, 0)`.mapWith(Number);
 
-/** Program totals over an inclusive range of UTC days: one aggregate row per day. */
+/** The counter objects that may hold clicks D1 does not have yet. */
+export async function listedCounters(db: Db): Promise<string[]> {
+  return (await db.select({ counter: clickCounters.counter }).from(clickCounters)).map((row) => row.counter);
+}
+
+/** Each counter's newest landed flush (of the given counters, or of all); read in the same batch as aggregates. */
+function flushedMarks(db: Db, counters: readonly string[] | null) {
+  return db
+    .select({ counter: clickCounters.counter, flushed: clickCounters.flushed })
+    .from(clickCounters)
+    .where(counters === null ? undefined : inArray(clickCounters.counter, [...counters]));
+}
+
+const byCounter = (rows: { counter: string; flushed: number }[]) =>
+  new Map(rows.map((row) => [row.counter, row.flushed]));
+
+/**
+ * Program totals over an inclusive range of UTC days: one aggregate row per
+ * day, read with every counter's landed-flush mark in one snapshot.
+ */
 export async function programTotals(db: Db, from: string, to: string) {
   const inRange = and(gte(programDaily.day, from), lte(programDaily.day, to));
-  const [traffic] = await db
-    .select({
-      clicks: total(programDaily.clicks),
-      uniqueClicks: total(programDaily.uniqueClicks),
-      botClicks: total(programDaily.botClicks),
-      signups: total(programDaily.signups),
-      conversions: total(programDaily.conversions),
-    })
-    .from(programDaily)
-    .where(inRange);
+  const [[traffic], marks] = await db.batch([
+    db
+      .select({
+        clicks: total(programDaily.clicks),
+        uniqueClicks: total(programDaily.uniqueClicks),
+        botClicks: total(programDaily.botClicks),
+        signups: total(programDaily.signups),
+        conversions: total(programDaily.conversions),
+      })
+      .from(programDaily)
+      .where(inRange),
+    flushedMarks(db, null),
+  ]);
   const [rewardTotals] = await db
     .select({
       granted: total(rewardDaily.granted),
@@ -44,6 +66,7 @@ export async function programTotals(db: Db, from: string, to: string) {
     .orderBy(revenueDaily.currency);
   return {
     traffic: traffic ?? { clicks: 0, uniqueClicks: 0, botClicks: 0, signups: 0, conversions: 0 },
+    flushed: byCounter(marks),
     rewards: rewardTotals ?? { granted: 0, redeemed: 0, expired: 0, revoked: 0 },
     revenue,
   };
@@ -83,18 +106,25 @@ export async function rankOf(db: Db, code: { signups: number; conversions: numbe
   return (row?.above ?? 0) + 1;
 }
 
-/** A code's daily aggregates from `from` (inclusive), by day. */
-export function codeDays(db: Db, code: string, from: string) {
-  return db
-    .select({
-      day: codeDaily.day,
-      clicks: codeDaily.clicks,
-      signups: codeDaily.signups,
-      conversions: codeDaily.conversions,
-    })
-    .from(codeDaily)
-    .where(and(eq(codeDaily.code, code), gte(codeDaily.day, from)))
-    .orderBy(codeDaily.day);
+/**
+ * A code's daily aggregates from `from` (inclusive), by day, read with its
+ * counters' landed-flush marks in one snapshot.
+ */
+export async function codeDays(db: Db, code: string, from: string, counters: readonly string[]) {
+  const [days, marks] = await db.batch([
+    db
+      .select({
+        day: codeDaily.day,
+        clicks: codeDaily.clicks,
+        signups: codeDaily.signups,
+        conversions: codeDaily.conversions,
+      })
+      .from(codeDaily)
+      .where(and(eq(codeDaily.code, code), gte(codeDaily.day, from)))
+      .orderBy(codeDaily.day),
+    flushedMarks(db, counters),
+  ]);
+  return { days, flushed: byCounter(marks) };
 }
 
 /** A user's ledger entries by status, and the newest few. */
