@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { runScheduled } from "../../src/scheduled";
 import { attribute, countRows, createCode } from "../helpers";
 import { d1Snapshot } from "../properties/snapshot";
 import {
@@ -245,6 +246,18 @@ describe("signed events the service cannot read", () => {
     for (const field of ["customer_details", "customer_email", "client_reference_id", "someone"]) {
       expect(payload).not.toContain(field);
     }
+  });
+
+  it("clears a kept payload after 30 days, keeping the reason", async () => {
+    const event = invoicePaid({ customer: newCustomerId(), at: Date.now() });
+    event.data.object.currency = "zzz";
+    await deliver(event);
+    await runScheduled(env, Date.now() + 29 * DAY);
+    expect((await storedEvent(event.id))?.payload).not.toBeNull();
+    const { purged } = await runScheduled(env, Date.now() + 31 * DAY);
+    expect(purged.unprocessablePayloads).toBeGreaterThanOrEqual(1);
+    expect(await storedEvent(event.id)).toMatchObject({ outcome: "unprocessable", payload: null });
+    expect((await storedEvent(event.id))?.reason).toMatch(/^data\.object\.currency:/);
   });
 
   it("refuses a signature whose timestamp is in the future, and writes nothing", async () => {

@@ -1,7 +1,15 @@
 import { lt, sql } from "drizzle-orm";
 import type { SQLiteColumn, SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "../client";
-import { clickFlushes, clicks, outboxEvents, stripeDeferredEvents, stripeGuards, userVisitors } from "../schema";
+import {
+  clickFlushes,
+  clicks,
+  outboxEvents,
+  stripeDeferredEvents,
+  stripeEvents,
+  stripeGuards,
+  userVisitors,
+} from "../schema";
 
 const CHUNK = 1_000;
 /** Rows one table loses per cron run at most; the next run carries on. */
@@ -41,6 +49,15 @@ async function purgeSupersededGuards(db: Db): Promise<number> {
   return total;
 }
 
+/** Clears the payloads kept of unprocessable Stripe events once the operator had a month to look; the reason stays. */
+async function clearUnprocessablePayloads(db: Db, cutoff: number): Promise<number> {
+  const { meta } = await db.run(sql`
+    UPDATE ${stripeEvents} SET payload = NULL WHERE rowid IN (
+      SELECT rowid FROM ${stripeEvents} WHERE payload IS NOT NULL AND ${stripeEvents.processedAt} < ${cutoff}
+      LIMIT ${MAX_PER_RUN})`);
+  return meta.changes;
+}
+
 export interface Purged {
   clicks: number;
   userVisitors: number;
@@ -48,6 +65,7 @@ export interface Purged {
   deferredStripeEvents: number;
   outboxEvents: number;
   stripeGuards: number;
+  unprocessablePayloads: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -73,5 +91,6 @@ export async function purgeExpiredData(db: Db, now: number, clickRetentionDays: 
     // Delivered, or given up on after a month of retries.
     outboxEvents: await purgeBefore(db, outboxEvents, outboxEvents.createdAt, now - 30 * DAY_MS),
     stripeGuards: await purgeSupersededGuards(db),
+    unprocessablePayloads: await clearUnprocessablePayloads(db, now - 30 * DAY_MS),
   };
 }
