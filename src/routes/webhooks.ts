@@ -16,7 +16,12 @@ const stripeWebhookRoute = createRoute({
     "charge.dispute.created, charge.dispute.closed and customer.subscription.deleted. The raw body is verified " +
     "against STRIPE_WEBHOOK_SECRETS (Stripe-Signature, 300 s tolerance). Each event applies exactly once, in any order.",
   request: {
-    headers: z.object({ "stripe-signature": z.string().optional().openapi({ example: "t=1764000000,v1=5257a8…" }) }),
+    headers: z.object({
+      "stripe-signature": z
+        .string()
+        .optional()
+        .openapi({ example: "t=1764000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd" }),
+    }),
   },
   responses: {
     200: {
