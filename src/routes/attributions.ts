@@ -21,7 +21,7 @@ export function referralJson(row: ReferralRow) {
 }
 
 const AttributionBody = z
-  .object({
+  .strictObject({
     refereeId: z.string().trim().min(1).max(128).openapi({ example: "user_456" }),
     token: z.string().max(2048).optional().openapi({ description: "The ref_token cookie the signup page received" }),
     code: z.string().max(64).optional().openapi({ example: "DEVO-ALEX1234", description: "The ref query parameter" }),

@@ -33,7 +33,7 @@ const StatsSchema = z
   .openapi("CodeStats", { example: { clicks: 120, uniqueClicks: 87, botClicks: 14, signups: 9, conversions: 3 } });
 
 const CreateCodeBody = z
-  .object({
+  .strictObject({
     userId: z.string().trim().min(1).max(128).openapi({ example: "user_123" }),
     name: z
       .string()
@@ -102,7 +102,7 @@ const updateCodeRoute = createRoute({
       content: {
         "application/json": {
           schema: z
-            .object({
+            .strictObject({
               displayName: z
                 .string()
                 .trim()

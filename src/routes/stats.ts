@@ -16,7 +16,7 @@ const widgetTokenRoute = createRoute({
       content: {
         "application/json": {
           schema: z
-            .object({ userId: z.string().trim().min(1).max(128) })
+            .strictObject({ userId: z.string().trim().min(1).max(128) })
             .openapi("WidgetTokenRequest", { example: { userId: "user_123" } }),
         },
       },
