@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createMiddleware } from "hono/factory";
 import { HTTPException } from "hono/http-exception";
+import { routePath } from "hono/route";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { ConfigError, getConfig } from "./config";
 import { createDb } from "./db/client";
@@ -8,6 +9,7 @@ import { DocsPage } from "./docs/docs-page";
 import { outboxStub } from "./durable-objects/event-outbox";
 import type { AppEnv } from "./env";
 import { ApiError, type ErrorBody } from "./errors";
+import { describeError } from "./log";
 import { requireApiKey } from "./middleware/api-key";
 import { credentialKey, jsonBody, rateLimit, securityHeaders } from "./middleware/limits";
 import { createRouter } from "./openapi";
@@ -73,7 +75,7 @@ const notifyOutbox = createMiddleware<AppEnv>(async (c, next) => {
     c.executionCtx.waitUntil(
       outboxStub(c.env.EVENT_OUTBOX)
         .poke()
-        .catch((error) => console.warn("could not wake the event outbox; the cron will", error)),
+        .catch((error) => console.warn(`could not wake the event outbox; the cron will: ${describeError(error)}`)),
     );
   }
 });
@@ -151,9 +153,34 @@ app.openapi(
   },
 );
 
-app.notFound((c) =>
-  c.json<ErrorBody>({ error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } }, 404),
-);
+const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+
+/** The methods some route answers on this path (HEAD wherever GET is, as Hono serves it). */
+function allowedMethods(path: string): string[] {
+  const routed = (method: string) =>
+    app.router.match(method === "HEAD" ? "GET" : method, path)[0].some(([[, route]]) => route.method !== "ALL");
+  return METHODS.filter(routed);
+}
+
+app.notFound((c) => {
+  const allowed = allowedMethods(c.req.path);
+  if (allowed.length > 0) {
+    c.header("Allow", allowed.join(", "));
+    return c.json<ErrorBody>(
+      {
+        error: {
+          code: "method_not_allowed",
+          message: `${c.req.method} is not supported on ${c.req.path}; use ${allowed.join(", ")}`,
+        },
+      },
+      405,
+    );
+  }
+  return c.json<ErrorBody>(
+    { error: { code: "not_found", message: `No route for ${c.req.method} ${c.req.path}` } },
+    404,
+  );
+});
 
 app.onError((error, c) => {
   if (error instanceof ApiError) return c.json(error.body, error.status);
@@ -167,7 +194,8 @@ app.onError((error, c) => {
     console.error(error.message);
     return c.json<ErrorBody>({ error: { code: "misconfigured", message: error.message } }, 500);
   }
-  console.error(`unhandled error on ${c.req.method} ${c.req.path}`, error);
+  // The route's pattern, not its path: paths carry user ids and codes.
+  console.error(`unhandled error on ${c.req.method} ${routePath(c, -1)}: ${describeError(error)}`);
   return c.json<ErrorBody>({ error: { code: "internal_error", message: "Something went wrong on our side" } }, 500);
 });
 

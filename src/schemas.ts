@@ -87,6 +87,15 @@ export const EntitlementsSchema = z
   })
   .openapi("Entitlements", { example: examples.entitlements });
 
+/**
+ * An email address as browsers' `<input type="email">` accept it (the WHATWG
+ * rule), so whatever the host product's signup form took is taken here too.
+ */
+export const EmailSchema = z
+  .email({ pattern: z.regexes.html5Email, error: "not an email address" })
+  .max(254)
+  .openapi({ example: "alex@example.com" });
+
 export const UserIdParam = z.object({
   userId: z.string().min(1).max(128).openapi({ example: "user_123" }),
 });

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { createDb, runBatch } from "../db/client";
 import { clicksInLog } from "../db/queries/click-backlog";
 import { applyClickFlush, type ClickRow, flushedUpTo, flushLanded, listCounter } from "../db/queries/clicks";
+import { describeError } from "../log";
 
 /** What the Worker knows about one request to a share link. */
 export interface ClickInput {
@@ -418,7 +419,7 @@ export class CodeCounter extends DurableObject<Env> {
       // on an alarm after a few failures, and these clicks must land.
       this.failedFlushes++;
       const delay = Math.min(MAX_RETRY_DELAY_MS, 1_000 * 2 ** this.failedFlushes);
-      console.error(`click flush ${flushId} failed; retrying in ${delay} ms`, error);
+      console.error(`click flush ${flushId} failed; retrying in ${delay} ms: ${describeError(error)}`);
       this.alarmArmed = true;
       this.flushDueAt = Date.now() + delay;
       await this.ctx.storage.setAlarm(this.flushDueAt);

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { ReferralRow } from "../db/queries/referrals";
 import { createRouter, errorResponse } from "../openapi";
-import { examples, ReferralSchema, RewardSchema } from "../schemas";
+import { EmailSchema, examples, ReferralSchema, RewardSchema } from "../schemas";
 import { attribute } from "../services/attributions";
 import { rewardJson } from "../services/rewards";
 
@@ -21,12 +21,12 @@ export function referralJson(row: ReferralRow) {
 }
 
 const AttributionBody = z
-  .object({
+  .strictObject({
     refereeId: z.string().trim().min(1).max(128).openapi({ example: "user_456" }),
     token: z.string().max(2048).optional().openapi({ description: "The ref_token cookie the signup page received" }),
     code: z.string().max(64).optional().openapi({ example: "DEVO-ALEX1234", description: "The ref query parameter" }),
-    email: z.email().max(254).optional().openapi({ example: "sam@example.com" }),
-    referrerEmail: z.email().max(254).optional().openapi({ example: "alex@example.com" }),
+    email: EmailSchema.optional().openapi({ example: "sam@example.com" }),
+    referrerEmail: EmailSchema.optional().openapi({ example: "alex@example.com" }),
   })
   .openapi("Attribution", {
     example: {

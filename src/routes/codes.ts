@@ -3,6 +3,7 @@ import { setDisplayName } from "../db/queries/codes";
 import { parseCode } from "../domain/codes";
 import { ApiError } from "../errors";
 import { createRouter, errorResponse } from "../openapi";
+import { EmailSchema } from "../schemas";
 import { ensureCode, getCodeWithStats, shareUrl } from "../services/codes";
 
 const CodeSchema = z
@@ -32,7 +33,7 @@ const StatsSchema = z
   .openapi("CodeStats", { example: { clicks: 120, uniqueClicks: 87, botClicks: 14, signups: 9, conversions: 3 } });
 
 const CreateCodeBody = z
-  .object({
+  .strictObject({
     userId: z.string().trim().min(1).max(128).openapi({ example: "user_123" }),
     name: z
       .string()
@@ -46,13 +47,14 @@ const CreateCodeBody = z
       .max(40)
       .optional()
       .openapi({ example: "Alex P.", description: "Shown on leaderboards; leaving it out keeps the user masked" }),
-    email: z
-      .email()
-      .max(254)
-      .optional()
-      .openapi({ example: "alex@example.com", description: "Only a keyed hash is kept, to refuse self-referrals" }),
+    email: EmailSchema.optional().openapi({
+      example: "alex@example.com",
+      description: "Only a keyed hash is kept, to refuse self-referrals",
+    }),
   })
   .openapi("CreateCode", { example: { userId: "user_123", name: "Alex", displayName: "Alex P." } });
+
+const CodeParam = z.object({ code: z.string().max(64).openapi({ example: "DEVO-ALEX1234" }) });
 
 const createCodeRoute = createRoute({
   method: "post",
@@ -75,7 +77,7 @@ const getCodeRoute = createRoute({
   tags: ["codes"],
   summary: "A code with its live counters",
   security: [{ ApiKey: [] }],
-  request: { params: z.object({ code: z.string().openapi({ example: "DEVO-ALEX1234" }) }) },
+  request: { params: CodeParam },
   responses: {
     200: {
       description: "The code and its counters",
@@ -94,13 +96,13 @@ const updateCodeRoute = createRoute({
   summary: "Opt in to (or out of) the leaderboard with a display name",
   security: [{ ApiKey: [] }],
   request: {
-    params: z.object({ code: z.string().openapi({ example: "DEVO-ALEX1234" }) }),
+    params: CodeParam,
     body: {
       required: true,
       content: {
         "application/json": {
           schema: z
-            .object({
+            .strictObject({
               displayName: z
                 .string()
                 .trim()

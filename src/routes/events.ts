@@ -56,6 +56,7 @@ const listRoute = createRoute({
       state: z.enum(["pending", "delivered", "failing"]).optional(),
       cursor: z
         .string()
+        .max(15)
         .regex(/^\d{1,15}$/)
         .optional()
         .openapi({ description: "nextCursor of the previous page" }),

@@ -1,12 +1,14 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { setCookie } from "hono/cookie";
 import { createDb } from "../db/client";
 import { backlogClicks } from "../db/queries/click-backlog";
 import { signAttributionToken } from "../domain/attribution-token";
 import { parseCode } from "../domain/codes";
 import { agentFamily, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
+import type { AppEnv } from "../env";
 import { overLimit } from "../middleware/limits";
-import { createRouter } from "../openapi";
+import { createRouter, inputProblem } from "../openapi";
 import { isKnownCode, recordClick } from "../services/clicks";
 
 const shareLinkRoute = createRoute({
@@ -17,7 +19,7 @@ const shareLinkRoute = createRoute({
   description:
     "Always answers 302 to the configured signup URL. A known code adds `ref=CODE` and, for a person's browser, " +
     "a signed `ref_token` cookie; bots, link previews and HEAD requests are redirected without a cookie and counted apart.",
-  request: { params: z.object({ code: z.string().openapi({ example: "DEVO-ALEX1234" }) }) },
+  request: { params: z.object({ code: z.string().max(64).openapi({ example: "DEVO-ALEX1234" }) }) },
   responses: {
     302: {
       description: "Redirect to the signup page",
@@ -29,64 +31,76 @@ const shareLinkRoute = createRoute({
   },
 });
 
-export const redirect = createRouter().openapi(shareLinkRoute, async (c) => {
-  const config = c.var.config;
-  // The destination comes from config only, never from the request: no open redirect.
-  const location = new URL(config.signupUrl);
+/** The signup page, from config only, never from the request: no open redirect. */
+function toSignup(c: Context<AppEnv>): URL {
   c.header("Cache-Control", "no-store");
   c.header("X-Robots-Tag", "noindex");
+  return new URL(c.var.config.signupUrl);
+}
 
-  // A malformed code never reaches a Durable Object.
-  const code = parseCode(c.req.valid("param").code);
-  if (!code) return c.redirect(location.href, 302);
+export const redirect = createRouter().openapi(
+  shareLinkRoute,
+  async (c) => {
+    const config = c.var.config;
+    const location = toSignup(c);
 
-  const now = Date.now();
-  const userAgent = c.req.header("user-agent") ?? "";
-  const automated = isAutomated(c.req.method, userAgent);
-  const visitor = await visitorHash(config.visitorSalt, now, c.req.header("cf-connecting-ip") ?? "", userAgent);
-  const clickId = crypto.randomUUID();
-  const shard = shardFor(visitor, config.clickShards);
+    // A malformed code never reaches a Durable Object.
+    const code = parseCode(c.req.valid("param").code);
+    if (!code) return c.redirect(location.href, 302);
 
-  // A visitor over the click limit still gets to signup, but is not counted and
-  // gets no cookie; the code stays in the URL only if this isolate knows it exists.
-  if (await overLimit(c.env.CLICK_LIMITER, visitor)) {
-    if (isKnownCode(code, now)) location.searchParams.set("ref", code);
+    const now = Date.now();
+    const userAgent = c.req.header("user-agent") ?? "";
+    const automated = isAutomated(c.req.method, userAgent);
+    const visitor = await visitorHash(config.visitorSalt, now, c.req.header("cf-connecting-ip") ?? "", userAgent);
+    const clickId = crypto.randomUUID();
+    const shard = shardFor(visitor, config.clickShards);
+
+    // A visitor over the click limit still gets to signup, but is not counted and
+    // gets no cookie; the code stays in the URL only if this isolate knows it exists.
+    if (await overLimit(c.env.CLICK_LIMITER, visitor)) {
+      if (isKnownCode(code, now)) location.searchParams.set("ref", code);
+      return c.redirect(location.href, 302);
+    }
+
+    const result = await recordClick(
+      c.env.CODE_COUNTER,
+      (counter, clicks) => backlogClicks(createDb(c.env.DB), counter, clicks, Date.now()),
+      {
+        code,
+        shard,
+        clickId,
+        at: now,
+        visitorHash: visitor,
+        bot: automated,
+        country: (c.req.raw.cf?.country as string | undefined) ?? null,
+        referrerHost: referrerHost(c.req.header("referer")),
+        agentFamily: agentFamily(userAgent, automated),
+      },
+      (promise) => c.executionCtx.waitUntil(promise),
+    );
+    // When the counter cannot be reached the person still gets to signup, with
+    // the code in the URL for the signup backend, but no cookie vouches for a
+    // click not counted yet (it waits in the backlog).
+    if (result && !result.known) return c.redirect(location.href, 302);
+
+    location.searchParams.set("ref", code);
+    if (result && !automated) {
+      const token = await signAttributionToken(
+        { code, clickId, issuedAt: now, visitorHash: visitor },
+        config.signingKey,
+      );
+      // A later click on another code replaces this cookie: the last click wins.
+      setCookie(c, config.cookieName, token, {
+        httpOnly: true,
+        secure: true,
+        sameSite: "Lax",
+        path: "/",
+        maxAge: Math.floor(config.attributionWindowMs / 1000),
+        ...(config.cookieDomain ? { domain: config.cookieDomain } : {}),
+      });
+    }
     return c.redirect(location.href, 302);
-  }
-
-  const result = await recordClick(
-    c.env.CODE_COUNTER,
-    (counter, clicks) => backlogClicks(createDb(c.env.DB), counter, clicks, Date.now()),
-    {
-      code,
-      shard,
-      clickId,
-      at: now,
-      visitorHash: visitor,
-      bot: automated,
-      country: (c.req.raw.cf?.country as string | undefined) ?? null,
-      referrerHost: referrerHost(c.req.header("referer")),
-      agentFamily: agentFamily(userAgent, automated),
-    },
-    (promise) => c.executionCtx.waitUntil(promise),
-  );
-  // When the counter cannot be reached the person still gets to signup, with
-  // the code in the URL for the signup backend, but no cookie vouches for a
-  // click not counted yet (it waits in the backlog).
-  if (result && !result.known) return c.redirect(location.href, 302);
-
-  location.searchParams.set("ref", code);
-  if (result && !automated) {
-    const token = await signAttributionToken({ code, clickId, issuedAt: now, visitorHash: visitor }, config.signingKey);
-    // A later click on another code replaces this cookie: the last click wins.
-    setCookie(c, config.cookieName, token, {
-      httpOnly: true,
-      secure: true,
-      sameSite: "Lax",
-      path: "/",
-      maxAge: Math.floor(config.attributionWindowMs / 1000),
-      ...(config.cookieDomain ? { domain: config.cookieDomain } : {}),
-    });
-  }
-  return c.redirect(location.href, 302);
-});
+  },
+  // A person following a garbled link still gets to signup: refused input is a plain redirect, not a 400.
+  (result, c) => (inputProblem(result, c) ? c.redirect(toSignup(c).href, 302) : undefined),
+);

@@ -51,7 +51,7 @@ const redeemRoute = createRoute({
   tags: ["rewards"],
   summary: "Mark an active reward redeemed (idempotent)",
   security: [{ ApiKey: [] }],
-  request: { params: z.object({ id: z.uuid().openapi({ example: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01" }) }) },
+  request: { params: z.object({ id: z.uuid().max(36).openapi({ example: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01" }) }) },
   responses: {
     200: { description: "The redeemed reward", content: { "application/json": { schema: RewardSchema } } },
     401: errorResponse("Missing or wrong API key"),

@@ -16,7 +16,7 @@ const widgetTokenRoute = createRoute({
       content: {
         "application/json": {
           schema: z
-            .object({ userId: z.string().trim().min(1).max(128) })
+            .strictObject({ userId: z.string().trim().min(1).max(128) })
             .openapi("WidgetTokenRequest", { example: { userId: "user_123" } }),
         },
       },
@@ -40,6 +40,7 @@ const widgetTokenRoute = createRoute({
 
 const day = z
   .string()
+  .max(10)
   .regex(/^\d{4}-\d{2}-\d{2}$/, "a UTC day, YYYY-MM-DD")
   .refine(
     (value) => !Number.isNaN(Date.parse(value)) && new Date(value).toISOString().startsWith(value),

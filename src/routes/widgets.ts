@@ -7,6 +7,7 @@ import { sha256Hex } from "../domain/crypto";
 import { visitorHash } from "../domain/visitor";
 import { verifyWidgetToken } from "../domain/widget-token";
 import { ApiError } from "../errors";
+import { describeError } from "../log";
 import { credentialKey, overLimit, RETRY_AFTER_S, rateLimit } from "../middleware/limits";
 import { requireWidgetToken, type WidgetEnv } from "../middleware/widget-token";
 import { createRouter, errorResponse } from "../openapi";
@@ -182,7 +183,7 @@ function rememberVisitor(c: Context<WidgetEnv>, userId: string) {
       const db = createDb(c.env.DB);
       return runBatch(db, [recordVisitorStatement(db, userId, hash, now)]);
     })
-    .catch((error) => console.warn("recording a widget visitor failed", error));
+    .catch((error) => console.warn(`recording a widget visitor failed: ${describeError(error)}`));
   c.executionCtx.waitUntil(work);
 }
 

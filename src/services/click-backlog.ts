@@ -1,6 +1,7 @@
 import type { Db } from "../db/client";
 import { dropFromBacklog, oldestBacklog } from "../db/queries/click-backlog";
 import type { ClickInput, CodeCounter } from "../durable-objects/code-counter";
+import { describeError } from "../log";
 
 /** Backlogged clicks handed over per cron run, and per call to one counter. */
 const REPLAY_LIMIT = 2_000;
@@ -32,7 +33,7 @@ export async function replayClickBacklog(
         }
         return { replayed: clicks.length, waiting: 0 };
       } catch (error) {
-        console.warn(`backlogged clicks for counter ${name} could not be handed over yet`, error);
+        console.warn(`backlogged clicks for counter ${name} could not be handed over yet: ${describeError(error)}`);
         return { replayed: 0, waiting: clicks.length };
       }
     }),

@@ -1,4 +1,5 @@
 import { type ClickInput, type CodeCounter, counterName } from "../durable-objects/code-counter";
+import { describeError } from "../log";
 
 /**
  * How a share-link request reaches its counter without making the person wait.
@@ -68,9 +69,12 @@ export type Backlog = (counter: string, clicks: ClickInput[]) => Promise<void>;
 async function toBacklog(backlog: Backlog, name: string, clicks: ClickInput[], cause: unknown): Promise<void> {
   try {
     await backlog(name, clicks);
-    console.warn(`${clicks.length} clicks could not reach their counter ${name}; backlogged`, cause);
+    console.warn(`${clicks.length} clicks could not reach their counter ${name}; backlogged: ${describeError(cause)}`);
   } catch (error) {
-    console.error(`${clicks.length} clicks could not reach their counter ${name} nor the backlog`, cause, error);
+    console.error(
+      `${clicks.length} clicks could not reach their counter ${name} nor the backlog: ` +
+        `${describeError(cause)}\nbacklog: ${describeError(error)}`,
+    );
   }
 }
 

@@ -4,6 +4,7 @@ import type { Config } from "../config";
 import { type Db, runBatch } from "../db/client";
 import { grantStatement } from "../db/queries/rewards";
 import { rewards, stripeCustomers } from "../db/schema";
+import { describeError } from "../log";
 
 export interface FulfilmentResult {
   applied: number;
@@ -76,7 +77,9 @@ export async function fulfilCredits(
       );
     } catch (error) {
       result.failed++;
-      console.warn(`applying reward ${reward.id} as Stripe credit failed; it stays active and is retried`, error);
+      console.warn(
+        `applying reward ${reward.id} as Stripe credit failed; it stays active and is retried: ${describeError(error)}`,
+      );
       continue;
     }
     const [redeemed] = await db
