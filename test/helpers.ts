@@ -112,3 +112,14 @@ export async function widgetToken(userId: string): Promise<string> {
 export function widgetCall(path: string, token: string | null, headers: Record<string, string> = {}) {
   return call(path, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
 }
+
+/**
+ * Registers a fixed code, as `POST /api/codes` would have created it, for tests
+ * that need particular codes (such as two that share a counter object).
+ */
+export async function registerCode(code: string, userId: string): Promise<void> {
+  await env.DB.prepare("INSERT INTO referral_codes (code, user_id, created_at) VALUES (?, ?, ?)")
+    .bind(code, userId, Date.now())
+    .run();
+  await counter(code).register(code);
+}

@@ -2,19 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { createDb } from "../db/client";
 import { clicksInLog } from "../db/queries/click-backlog";
 import { applyClickFlush, type ClickRow, flushLanded } from "../db/queries/clicks";
-
-/** What the Worker knows about one request to a share link. */
-export interface ClickInput {
-  code: string;
-  shard: number;
-  clickId: string;
-  at: number;
-  visitorHash: string;
-  bot: boolean;
-  country: string | null;
-  referrerHost: string | null;
-  agentFamily: string;
-}
+import type { ClickInput } from "../domain/clicks";
 
 export interface ClickCounters {
   clicks: number;

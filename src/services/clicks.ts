@@ -1,4 +1,5 @@
-import { type ClickInput, type CodeCounter, counterName } from "../durable-objects/code-counter";
+import type { ClickInput } from "../domain/clicks";
+import { type CodeCounter, counterName } from "../durable-objects/code-counter";
 
 /**
  * How a share-link request reaches its counter without making the person wait.
