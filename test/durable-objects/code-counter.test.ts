@@ -1,11 +1,11 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { shardFor } from "../../src/domain/visitor";
 import type { ClickInput } from "../../src/domain/clicks";
+import { shardFor } from "../../src/domain/visitor";
 import {
-  type CodeCounter,
   COUNTER_BUCKETS,
+  type CodeCounter,
   counterName,
   readClickCounters,
   UNIQUE_WINDOW_MS,
