@@ -57,6 +57,7 @@ const configSchema = z.object({
   COOKIE_DOMAIN: optionalText,
   PUBLIC_URL: optionalText.pipe(z.url().optional()),
   CLICK_SHARDS: positiveInt(1, 64),
+  MAX_REFEREES_PER_CLICK: positiveInt(1, 1000),
   API_KEYS: z
     .string({ message: "is required" })
     .transform(list)
@@ -88,6 +89,8 @@ export interface Config {
   cookieDomain: string | undefined;
   publicUrl: string | undefined;
   clickShards: number;
+  /** How many referees one click (one attribution token) may credit; later uses are refused as same_click. */
+  maxRefereesPerClick: number;
   apiKeys: string[];
   /** Signs new attribution tokens: the first of `attributionKeys`. */
   signingKey: SigningKey;
@@ -148,6 +151,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     cookieDomain: v.COOKIE_DOMAIN,
     publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ""),
     clickShards: v.CLICK_SHARDS,
+    maxRefereesPerClick: v.MAX_REFEREES_PER_CLICK,
     apiKeys: v.API_KEYS,
     signingKey,
     attributionKeys: v.ATTRIBUTION_KEYS,

@@ -17,6 +17,8 @@ describe("config", () => {
     expect(config.attributionKeys.map((key) => key.kid)).toEqual(["k2", "k1"]);
     expect(config.apiKeys).toHaveLength(2);
     expect(config.cookieDomain).toBeUndefined();
+    expect(config.maxRefereesPerClick).toBe(1);
+    expect(parseConfig({ ...testBindings, MAX_REFEREES_PER_CLICK: "3" }).maxRefereesPerClick).toBe(3);
   });
 
   it.each([
@@ -26,6 +28,8 @@ describe("config", () => {
     ["ATTRIBUTION_KEYS", { ATTRIBUTION_KEYS: "k1:secret-0000000000000,k1:secret-1111111111111" }],
     ["SIGNUP_URL", { SIGNUP_URL: "not a url" }],
     ["CLICK_SHARDS", { CLICK_SHARDS: "0" }],
+    ["MAX_REFEREES_PER_CLICK", { MAX_REFEREES_PER_CLICK: "0" }],
+    ["MAX_REFEREES_PER_CLICK", { MAX_REFEREES_PER_CLICK: "one" }],
     ["VISITOR_SALT", { VISITOR_SALT: undefined }],
   ])("fails loudly naming %s, without its value", (name, override) => {
     const attempt = () => parseConfig({ ...testBindings, ...override });
