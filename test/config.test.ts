@@ -19,6 +19,19 @@ describe("config", () => {
     expect(config.cookieDomain).toBeUndefined();
     expect(config.maxRefereesPerClick).toBe(1);
     expect(parseConfig({ ...testBindings, MAX_REFEREES_PER_CLICK: "3" }).maxRefereesPerClick).toBe(3);
+    expect(parseConfig({ ...testBindings, PUBLIC_URL: "https://refer.example.com/" }).publicUrl).toBe(
+      "https://refer.example.com",
+    );
+  });
+
+  it.each([
+    ["empty", ""],
+    ["missing", undefined],
+    ["not http(s)", "javascript:alert(1)"],
+  ])("refuses a PUBLIC_URL that is %s: share links are built on it alone", (_name, value) => {
+    const attempt = () => parseConfig({ ...testBindings, PUBLIC_URL: value });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/PUBLIC_URL is required/);
   });
 
   it.each([

@@ -13,9 +13,24 @@ export const ORIGIN = "https://refer.example.com";
  * in the background (`waitUntil`, such as recording a click) has finished too,
  * so tests can look at what was stored.
  */
-export async function call(path: string, init: RequestInit = {}, bindings: Env = env): Promise<Response> {
+export function call(path: string, init: RequestInit = {}, bindings: Env = env): Promise<Response> {
+  return callHost(ORIGIN, path, init, bindings);
+}
+
+/**
+ * A request as it arrives for another host: the runtime builds the URL from
+ * the Host header, so a forged Host is a forged origin in `request.url`.
+ */
+export async function callHost(
+  origin: string,
+  path: string,
+  init: RequestInit = {},
+  bindings: Env = env,
+): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`${ORIGIN}${path}`, { redirect: "manual", ...init }), bindings, ctx);
+  const request = new Request(`${origin}${path}`, { redirect: "manual", ...init });
+  request.headers.set("host", new URL(origin).host);
+  const res = await worker.fetch(request, bindings, ctx);
   await waitOnExecutionContext(ctx);
   return res;
 }

@@ -7,6 +7,7 @@ import {
   attribute,
   BROWSER_UA,
   call,
+  callHost,
   click,
   clickForToken,
   createCode,
@@ -70,6 +71,15 @@ describe("GET /widgets/v1/me", () => {
       "referrer-signup-messages",
       "referrer-signup-requests",
     ]);
+  });
+
+  it("gives the link on PUBLIC_URL whatever Host the request names", async () => {
+    const code = await createCode("widget-host", "whst");
+    const res = await callHost("http://evil.example", "/widgets/v1/me", {
+      headers: { authorization: `Bearer ${await widgetToken("widget-host")}` },
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Me).shareUrl).toBe(`https://refer.example.com/r/${code}`);
   });
 
   it("never accepts an API key, a forged, or an expired token", async () => {
