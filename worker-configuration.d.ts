@@ -13,6 +13,7 @@ interface __BaseEnv_Env {
 	COOKIE_DOMAIN: string;
 	PUBLIC_URL: string;
 	CLICK_SHARDS: string;
+	MAX_REFEREES_PER_CLICK: string;
 	REWARD_RULES: string;
 	WIDGET_ORIGINS: string;
 	WIDGET_TOKEN_TTL_S: string;
@@ -40,7 +41,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "SIGNUP_URL" | "CODE_PREFIX" | "ATTRIBUTION_WINDOW_DAYS" | "COOKIE_NAME" | "COOKIE_DOMAIN" | "PUBLIC_URL" | "CLICK_SHARDS" | "REWARD_RULES" | "WIDGET_ORIGINS" | "WIDGET_TOKEN_TTL_S" | "EVENTS_URL" | "EVENTS_RETRY_BASE_S" | "CLICK_RETENTION_DAYS" | "CLAWBACK_DAYS" | "API_KEYS" | "ATTRIBUTION_KEYS" | "WIDGET_KEYS" | "VISITOR_SALT" | "STRIPE_WEBHOOK_SECRETS">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "SIGNUP_URL" | "CODE_PREFIX" | "ATTRIBUTION_WINDOW_DAYS" | "COOKIE_NAME" | "COOKIE_DOMAIN" | "PUBLIC_URL" | "CLICK_SHARDS" | "MAX_REFEREES_PER_CLICK" | "REWARD_RULES" | "WIDGET_ORIGINS" | "WIDGET_TOKEN_TTL_S" | "EVENTS_URL" | "EVENTS_RETRY_BASE_S" | "CLICK_RETENTION_DAYS" | "CLAWBACK_DAYS" | "API_KEYS" | "ATTRIBUTION_KEYS" | "WIDGET_KEYS" | "VISITOR_SALT" | "STRIPE_WEBHOOK_SECRETS">> {}
 }
 declare module "*.txt" {
 	const value: string;

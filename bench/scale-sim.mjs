@@ -16,11 +16,10 @@ const { values: flags } = parseArgs({
 
 // The design's constants (src/durable-objects/code-counter.ts, src/services/clicks.ts).
 const COUNTER_BUCKETS = 256;
-const GATHER_MS = 20;
-const BUSY_WITHIN_MS = 100;
 const FLUSH_DELAY_S = 30;
 const FLUSH_BATCH = 500;
 // Assumptions about the platform, from its documented limits and local measurement.
+const RPC_MS = 10; // one recordClicks RPC to a counter, its storage commit included
 const DO_WRITES_PER_S = 500; // storage commits one object sustains (the order of magnitude Cloudflare gives)
 const D1_MS_PER_BATCH = 2; // fixed cost of one batch
 const D1_MS_PER_ROW = 0.03; // one click row with its two indexes
@@ -78,7 +77,7 @@ function sampleRank(cumulative) {
  */
 function simulate({ name, rate, shards = 1, hotShare = 0, cumulative, buckets = COUNTER_BUCKETS, logInD1 = true }) {
   const isolates = Math.max(100, Math.ceil(rate / CLICKS_PER_ISOLATE_PER_S));
-  // Per (isolate, counter): the times of its clicks, to apply the gathering rule.
+  // Per (isolate, counter): the times of its clicks, to apply the batching rule.
   const sends = new Map();
   const perCounter = new Map();
   const codesPerCounter = new Map();
@@ -100,20 +99,28 @@ function simulate({ name, rate, shards = 1, hotShare = 0, cumulative, buckets = 
     codesPerCounter.set(counter, codes);
   }
 
-  // RPCs: an isolate sends at once to an idle counter and gathers for 20 ms
-  // when it sent to that counter within the last 100 ms.
+  // RPCs: an isolate sends at once when no RPC to that counter is in flight;
+  // clicks that arrive while one is go together in the next, when it returns.
   const rpcs = new Map();
   for (const [key, times] of sends) {
     times.sort((a, b) => a - b);
     let count = 0;
-    let lastSend = -Infinity;
-    let batchUntil = -Infinity;
+    let inFlightUntil = -Infinity;
+    let waiting = false;
     for (const t of times) {
-      if (t <= batchUntil) continue;
+      if (waiting && t >= inFlightUntil) {
+        count++;
+        inFlightUntil += RPC_MS;
+        waiting = false;
+      }
+      if (t < inFlightUntil) {
+        waiting = true;
+        continue;
+      }
       count++;
-      batchUntil = t - lastSend < BUSY_WITHIN_MS ? t + GATHER_MS : t;
-      lastSend = batchUntil;
+      inFlightUntil = t + RPC_MS;
     }
+    if (waiting) count++;
     const counter = key % buckets;
     rpcs.set(counter, (rpcs.get(counter) ?? 0) + count);
   }

@@ -39,7 +39,11 @@ export async function startLocalService({ port, vars = {}, config, migrate = tru
     if (applied.status !== 0) throw new Error(`migrations failed:\n${applied.stdout}\n${applied.stderr}`);
   }
 
-  const varArgs = Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]);
+  // Share links are built on PUBLIC_URL alone: this service's own address unless the caller says otherwise.
+  const varArgs = Object.entries({ PUBLIC_URL: base, ...vars }).flatMap(([name, value]) => [
+    "--var",
+    `${name}:${value}`,
+  ]);
   const child = spawn(
     "wrangler",
     [

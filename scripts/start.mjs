@@ -15,7 +15,12 @@ if (!existsSync(".dev.vars")) {
 const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local"], { stdio: "inherit", env });
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
-const dev = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(PORT)], { stdio: "inherit", env });
+// Share links are built on PUBLIC_URL alone; a .dev.vars from before it was required gets this machine.
+const publicUrl = /^PUBLIC_URL=/m.test(readFileSync(".dev.vars", "utf8")) ? [] : ["--var", `PUBLIC_URL:${BASE}`];
+const dev = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(PORT), ...publicUrl], {
+  stdio: "inherit",
+  env,
+});
 for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => process.exit(code ?? 0));
 

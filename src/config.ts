@@ -55,8 +55,16 @@ const configSchema = z.object({
     .transform((value) => value ?? "ref_token")
     .pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a valid cookie name")),
   COOKIE_DOMAIN: optionalText,
-  PUBLIC_URL: optionalText.pipe(z.url().optional()),
+  // Share links are built on this origin and nothing else (never the request's Host), so every
+  // environment names it: npm start, the local service and the tests set it too.
+  PUBLIC_URL: optionalText.pipe(
+    z.url({
+      protocol: /^https?$/,
+      error: "is required: the http(s) origin share links are built on, such as https://refer.example.com",
+    }),
+  ),
   CLICK_SHARDS: positiveInt(1, 64),
+  MAX_REFEREES_PER_CLICK: positiveInt(1, 1000),
   API_KEYS: z
     .string({ message: "is required" })
     .transform(list)
@@ -86,8 +94,11 @@ export interface Config {
   attributionWindowMs: number;
   cookieName: string;
   cookieDomain: string | undefined;
-  publicUrl: string | undefined;
+  /** The origin share links are built on (`PUBLIC_URL`, no trailing slash). */
+  publicUrl: string;
   clickShards: number;
+  /** How many referees one click (one attribution token) may credit; later uses are refused as same_click. */
+  maxRefereesPerClick: number;
   apiKeys: string[];
   /** Signs new attribution tokens: the first of `attributionKeys`. */
   signingKey: SigningKey;
@@ -146,8 +157,9 @@ export function parseConfig(env: Record<string, unknown>): Config {
     attributionWindowMs: v.ATTRIBUTION_WINDOW_DAYS * DAY_MS,
     cookieName: v.COOKIE_NAME,
     cookieDomain: v.COOKIE_DOMAIN,
-    publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ""),
+    publicUrl: v.PUBLIC_URL.replace(/\/+$/, ""),
     clickShards: v.CLICK_SHARDS,
+    maxRefereesPerClick: v.MAX_REFEREES_PER_CLICK,
     apiKeys: v.API_KEYS,
     signingKey,
     attributionKeys: v.ATTRIBUTION_KEYS,

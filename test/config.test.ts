@@ -17,6 +17,21 @@ describe("config", () => {
     expect(config.attributionKeys.map((key) => key.kid)).toEqual(["k2", "k1"]);
     expect(config.apiKeys).toHaveLength(2);
     expect(config.cookieDomain).toBeUndefined();
+    expect(config.maxRefereesPerClick).toBe(1);
+    expect(parseConfig({ ...testBindings, MAX_REFEREES_PER_CLICK: "3" }).maxRefereesPerClick).toBe(3);
+    expect(parseConfig({ ...testBindings, PUBLIC_URL: "https://refer.example.com/" }).publicUrl).toBe(
+      "https://refer.example.com",
+    );
+  });
+
+  it.each([
+    ["empty", ""],
+    ["missing", undefined],
+    ["not http(s)", "javascript:alert(1)"],
+  ])("refuses a PUBLIC_URL that is %s: share links are built on it alone", (_name, value) => {
+    const attempt = () => parseConfig({ ...testBindings, PUBLIC_URL: value });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(/PUBLIC_URL is required/);
   });
 
   it.each([
@@ -26,6 +41,8 @@ describe("config", () => {
     ["ATTRIBUTION_KEYS", { ATTRIBUTION_KEYS: "k1:secret-0000000000000,k1:secret-1111111111111" }],
     ["SIGNUP_URL", { SIGNUP_URL: "not a url" }],
     ["CLICK_SHARDS", { CLICK_SHARDS: "0" }],
+    ["MAX_REFEREES_PER_CLICK", { MAX_REFEREES_PER_CLICK: "0" }],
+    ["MAX_REFEREES_PER_CLICK", { MAX_REFEREES_PER_CLICK: "one" }],
     ["VISITOR_SALT", { VISITOR_SALT: undefined }],
   ])("fails loudly naming %s, without its value", (name, override) => {
     const attempt = () => parseConfig({ ...testBindings, ...override });

@@ -13,9 +13,24 @@ export const ORIGIN = "https://refer.example.com";
  * in the background (`waitUntil`, such as recording a click) has finished too,
  * so tests can look at what was stored.
  */
-export async function call(path: string, init: RequestInit = {}, bindings: Env = env): Promise<Response> {
+export function call(path: string, init: RequestInit = {}, bindings: Env = env): Promise<Response> {
+  return callHost(ORIGIN, path, init, bindings);
+}
+
+/**
+ * A request as it arrives for another host: the runtime builds the URL from
+ * the Host header, so a forged Host is a forged origin in `request.url`.
+ */
+export async function callHost(
+  origin: string,
+  path: string,
+  init: RequestInit = {},
+  bindings: Env = env,
+): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`${ORIGIN}${path}`, { redirect: "manual", ...init }), bindings, ctx);
+  const request = new Request(`${origin}${path}`, { redirect: "manual", ...init });
+  request.headers.set("host", new URL(origin).host);
+  const res = await worker.fetch(request, bindings, ctx);
   await waitOnExecutionContext(ctx);
   return res;
 }
@@ -120,4 +135,26 @@ export async function widgetToken(userId: string): Promise<string> {
 /** A widget API call as a dashboard in a browser makes it. */
 export function widgetCall(path: string, token: string | null, headers: Record<string, string> = {}) {
   return call(path, { headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
+}
+
+/**
+ * Registers a fixed code, as `POST /api/codes` would have created it, for tests
+ * that need particular codes (such as two that share a counter object).
+ */
+export async function registerCode(code: string, userId: string): Promise<void> {
+  await env.DB.prepare("INSERT INTO referral_codes (code, user_id, created_at) VALUES (?, ?, ?)")
+    .bind(code, userId, Date.now())
+    .run();
+  await counter(code).register(code);
+}
+
+/**
+ * Rate limit windows are fixed spans of the wall clock (minutes, in
+ * production as locally), so a test that fills a budget could straddle two
+ * windows and see the budget twice. It starts with `needMs` left in the
+ * current window, waiting for the next one when less is left.
+ */
+export async function withinOneRateWindow(needMs = 20_000, periodMs = 60_000): Promise<void> {
+  const left = periodMs - (Date.now() % periodMs);
+  if (left < needMs) await scheduler.wait(left + 100);
 }

@@ -149,6 +149,8 @@ export const referrals = sqliteTable(
     uniqueIndex("referrals_referee_id_unique").on(t.refereeId),
     index("referrals_referrer_idx").on(t.referrerId, t.referrerRewarded, t.signedUpAt),
     index("referrals_code_idx").on(t.code),
+    // What the per-click limit counts, inside the attribution's batch.
+    index("referrals_click_idx").on(t.clickId),
   ],
 );
 
@@ -175,6 +177,8 @@ export const blockedAttributions = sqliteTable(
     code: text("code").notNull(),
     refereeId: text("referee_id").notNull(),
     reason: text("reason").notNull(),
+    /** The click whose token was offered, when one was: tells a reused link apart (same_click). */
+    clickId: text("click_id"),
     createdAt: integer("created_at").notNull(),
   },
   (t) => [index("blocked_attributions_code_idx").on(t.code, t.createdAt)],

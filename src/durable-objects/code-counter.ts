@@ -2,20 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import { createDb, runBatch } from "../db/client";
 import { clicksInLog } from "../db/queries/click-backlog";
 import { applyClickFlush, type ClickRow, flushedUpTo, flushLanded, listCounter } from "../db/queries/clicks";
+import type { ClickInput } from "../domain/clicks";
 import { describeError } from "../log";
-
-/** What the Worker knows about one request to a share link. */
-export interface ClickInput {
-  code: string;
-  shard: number;
-  clickId: string;
-  at: number;
-  visitorHash: string;
-  bot: boolean;
-  country: string | null;
-  referrerHost: string | null;
-  agentFamily: string;
-}
 
 export interface ClickCounters {
   clicks: number;

@@ -66,7 +66,9 @@ const attributeRoute = createRoute({
     400: errorResponse("Invalid body, or neither a usable token nor a code"),
     401: errorResponse("Missing or wrong API key"),
     404: errorResponse("Unknown code"),
-    422: errorResponse("Refused as fraud (self_referral, same_email, same_visitor); recorded, nothing granted"),
+    422: errorResponse(
+      "Refused as fraud (self_referral, same_email, same_visitor, or same_click: the click already referred its referee); recorded, nothing granted",
+    ),
   },
 });
 

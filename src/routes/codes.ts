@@ -139,7 +139,7 @@ export const codes = createRouter()
       {
         code: row.code,
         userId: row.userId,
-        shareUrl: shareUrl(c.var.config, new URL(c.req.url).origin, row.code),
+        shareUrl: shareUrl(c.var.config, row.code),
         createdAt: new Date(row.createdAt).toISOString(),
       },
       created ? 201 : 200,
@@ -155,7 +155,7 @@ export const codes = createRouter()
         code: row.code,
         userId: row.userId,
         displayName: row.displayName,
-        shareUrl: shareUrl(c.var.config, new URL(c.req.url).origin, row.code),
+        shareUrl: shareUrl(c.var.config, row.code),
         createdAt: new Date(row.createdAt).toISOString(),
       },
       200,
@@ -170,7 +170,7 @@ export const codes = createRouter()
       {
         code: found.row.code,
         userId: found.row.userId,
-        shareUrl: shareUrl(c.var.config, new URL(c.req.url).origin, found.row.code),
+        shareUrl: shareUrl(c.var.config, found.row.code),
         stats: found.stats,
       },
       200,

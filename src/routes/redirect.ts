@@ -5,7 +5,7 @@ import { createDb } from "../db/client";
 import { backlogClicks } from "../db/queries/click-backlog";
 import { signAttributionToken } from "../domain/attribution-token";
 import { parseCode } from "../domain/codes";
-import { agentFamily, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
+import { agentFamily, clientKey, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
 import type { AppEnv } from "../env";
 import { overLimit } from "../middleware/limits";
 import { createRouter, inputProblem } from "../openapi";
@@ -50,14 +50,17 @@ export const redirect = createRouter().openapi(
 
     const now = Date.now();
     const userAgent = c.req.header("user-agent") ?? "";
+    const ip = c.req.header("cf-connecting-ip") ?? "";
     const automated = isAutomated(c.req.method, userAgent);
-    const visitor = await visitorHash(config.visitorSalt, now, c.req.header("cf-connecting-ip") ?? "", userAgent);
+    const visitor = await visitorHash(config.visitorSalt, now, ip, userAgent);
     const clickId = crypto.randomUUID();
     const shard = shardFor(visitor, config.clickShards);
 
-    // A visitor over the click limit still gets to signup, but is not counted and
+    // A client over the click limit still gets to signup, but is not counted and
     // gets no cookie; the code stays in the URL only if this isolate knows it exists.
-    if (await overLimit(c.env.CLICK_LIMITER, visitor)) {
+    // The limit is per client address, not per visitor: the user agent is the
+    // caller's to choose, so a budget per agent would be a budget per request.
+    if (await overLimit(c.env.CLICK_LIMITER, await clientKey(config.visitorSalt, ip))) {
       if (isKnownCode(code, now)) location.searchParams.set("ref", code);
       return c.redirect(location.href, 302);
     }

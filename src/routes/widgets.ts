@@ -192,7 +192,6 @@ const deps = (c: Context<WidgetEnv>) => ({
   config: c.var.config,
   counters: c.env.CODE_COUNTER,
 });
-const origin = (c: Context<WidgetEnv>) => new URL(c.req.url).origin;
 
 /** Content-Security-Policy for the card: nonce'd inline style and script, framed only by the widget origins. */
 function securityHeaders(c: Context<WidgetEnv>, nonce: string) {
@@ -236,7 +235,7 @@ export const widgets = widgetApi
   .openapi(meRoute, async (c) => {
     const userId = c.var.widgetUserId;
     rememberVisitor(c, userId);
-    return cachedJson(c, await widgetSummary(deps(c), userId, origin(c), Date.now()));
+    return cachedJson(c, await widgetSummary(deps(c), userId, Date.now()));
   })
   .openapi(timeseriesRoute, async (c) =>
     cachedJson(c, await userTimeseries(deps(c), c.var.widgetUserId, c.req.valid("query").days, Date.now())),
@@ -280,7 +279,7 @@ export const widgets = widgetApi
     rememberVisitor(c, check.userId);
     try {
       const [summary, series, board] = await Promise.all([
-        widgetSummary(deps(c), check.userId, origin(c), now),
+        widgetSummary(deps(c), check.userId, now),
         userTimeseries(deps(c), check.userId, 30, now),
         leaderboard(deps(c), 10, { viewerId: check.userId, masked: true }),
       ]);

@@ -9,6 +9,7 @@ import {
   type ReferralRow,
   recordBlockedAttribution,
   recordVisitorStatement,
+  refereesOfClick,
   referralFromRaw,
 } from "../db/queries/referrals";
 import { grantStatements, type RewardRow, rewardFromRaw } from "../db/queries/rewards";
@@ -37,12 +38,13 @@ export interface AttributionResult {
   tokenStatus: TokenStatus;
 }
 
-export type FraudReason = "self_referral" | "same_email" | "same_visitor";
+export type FraudReason = "self_referral" | "same_email" | "same_visitor" | "same_click";
 
 const FRAUD_MESSAGES: Record<FraudReason, string> = {
   self_referral: "A user cannot be referred by their own code",
   same_email: "The referee's email is the referrer's",
   same_visitor: "The referee signed up from the referrer's own browser",
+  same_click: "This click already referred as many referees as one click may",
 };
 
 /**
@@ -75,11 +77,13 @@ export async function attribute(
   if (!owner || owner.userId.startsWith(ERASED_PREFIX))
     throw new ApiError(404, "code_not_found", `No referral code ${code}`);
 
-  const reason = await fraudReason(deps, input, owner, check.status === "valid" ? check.claims.visitorHash : undefined);
-  if (reason) {
-    await recordBlockedAttribution(db, { code, refereeId: input.refereeId, reason }, now);
+  const clickId = check.status === "valid" ? check.claims.clickId : null;
+  const refuse = async (reason: FraudReason): Promise<never> => {
+    await recordBlockedAttribution(db, { code, refereeId: input.refereeId, reason, clickId }, now);
     throw new ApiError(422, reason, FRAUD_MESSAGES[reason]);
-  }
+  };
+  const reason = await fraudReason(deps, input, owner, check.status === "valid" ? check.claims.visitorHash : undefined);
+  if (reason) await refuse(reason);
 
   const referralId = crypto.randomUUID();
   const grants = planSignupGrants(config.rules, {
@@ -100,12 +104,13 @@ export async function attribute(
           code,
           referrerId: owner.userId,
           refereeId: input.refereeId,
-          clickId: check.status === "valid" ? check.claims.clickId : null,
+          clickId,
           source: check.status === "valid" ? "cookie" : "code",
           status: "signed_up",
           signedUpAt: now,
         },
         capWindow(config.rules, now),
+        config.maxRefereesPerClick,
       ),
       // Counters before grants: milestone grants read the new signup count.
       ...signups,
@@ -116,6 +121,8 @@ export async function attribute(
     // A concurrent call for the same referee won the unique key: return its referral.
     const winner = await findReferralByReferee(db, input.refereeId);
     if (winner) return { created: false, referral: winner, rewards: [], tokenStatus: check.status };
+    // The batch found the click used up (it decides, so that concurrent uses cannot both pass).
+    if (clickId && (await refereesOfClick(db, clickId)) >= config.maxRefereesPerClick) await refuse("same_click");
     throw error;
   }
   // The answer comes from the batch's own RETURNING rows: nothing is read after

@@ -1,6 +1,7 @@
 import type { Db } from "../db/client";
 import { dropFromBacklog, oldestBacklog } from "../db/queries/click-backlog";
-import type { ClickInput, CodeCounter } from "../durable-objects/code-counter";
+import type { ClickInput } from "../domain/clicks";
+import type { CodeCounter } from "../durable-objects/code-counter";
 import { describeError } from "../log";
 
 /** Backlogged clicks handed over per cron run, and per call to one counter. */

@@ -1,4 +1,5 @@
-import { type ClickInput, type CodeCounter, counterName } from "../durable-objects/code-counter";
+import type { ClickInput } from "../domain/clicks";
+import { type CodeCounter, counterName } from "../durable-objects/code-counter";
 import { describeError } from "../log";
 
 /**
@@ -6,32 +7,34 @@ import { describeError } from "../log";
  *
  * - A code this isolate saw its counter confirm lately is redirected at once;
  *   the click joins a per-counter queue and is sent in the background.
- * - One request per counter at a time is the queue's leader: from its own
- *   `waitUntil` it sends what is queued, then what queued up meanwhile, so
- *   under load one RPC (and one storage commit) carries many clicks. Other
- *   requests only append to the queue; no request waits on another's I/O.
+ * - A click answered but not yet stored lives only in this isolate's memory,
+ *   and a crash loses it: so the queue is as short-lived as can be. When no
+ *   RPC to the counter is in flight, the click is sent at once (no timer, no
+ *   gathering). Only clicks that arrive while one is in flight wait, and they
+ *   all go together in the next RPC, the moment the current one returns.
+ * - One request per counter at a time is the sender: from its own `waitUntil`
+ *   it sends, then sends what queued up meanwhile, until the queue is empty.
+ *   Other requests only append; no request waits on another's I/O.
+ * - The queue holds at most MAX_QUEUED clicks: past that, a request sends its
+ *   own click before answering. So per counter and isolate, at most
+ *   MAX_QUEUED answered clicks wait and MAX_BATCH are in flight (twice that
+ *   for the moment a sender hands over, see drain).
  * - A code not seen lately makes the person wait for its counter's answer,
  *   since only the counter knows whether the code exists.
  */
 
 const KNOWN_FOR_MS = 10 * 60_000;
 const MAX_KNOWN = 10_000;
-/**
- * How long a leader lets clicks gather before sending to a counter that was
- * sent to moments ago (a busy, hot code). Nobody waits for it (the responses
- * are gone), and it turns many RPCs into one. An idle counter is sent to at
- * once: waiting would only add timers, with nothing to gather.
- */
-const GATHER_MS = 20;
-const BUSY_WITHIN_MS = 100;
-/** A leader hands over after this long, well inside the runtime's waitUntil limit. */
+/** A sender hands over after this long, well inside the runtime's waitUntil limit. */
 const LEAD_FOR_MS = 5_000;
-const MAX_BATCH = 200;
+/** The most clicks one RPC carries. */
+export const MAX_BATCH = 200;
+/** The most answered clicks that wait for an RPC in flight, per counter (see above). */
+export const MAX_QUEUED = MAX_BATCH;
 
 const knownCodes = new Map<string, number>();
 const queues = new Map<string, ClickInput[]>();
-const leaders = new Set<string>();
-const lastSent = new Map<string, number>();
+const senders = new Set<string>();
 
 /** Whether this isolate's counter confirmed the code lately. */
 export function isKnownCode(code: string, now: number): boolean {
@@ -90,28 +93,26 @@ async function sendQueued(namespace: Counters, backlog: Backlog, name: string, c
   }
 }
 
-/** The leader's loop: send what is queued until the queue is empty or this request has led long enough. */
-async function lead(namespace: Counters, backlog: Backlog, name: string): Promise<void> {
+/**
+ * The sender's loop: send what is queued at once, then what queued up while
+ * that RPC was in flight, until the queue is empty. A sender that has sent for
+ * LEAD_FOR_MS sends the rest and steps down, and the next click's request
+ * takes over. Stepping down always happens in the same synchronous step as
+ * taking the last clicks: a click queued later finds no sender and its
+ * request sends it.
+ */
+async function drain(namespace: Counters, backlog: Backlog, name: string): Promise<void> {
   const started = Date.now();
   for (;;) {
-    const overtime = Date.now() - started > LEAD_FOR_MS;
-    const busy = Date.now() - (lastSent.get(name) ?? 0) < BUSY_WITHIN_MS;
-    if (busy && !overtime && (queues.get(name)?.length ?? 0) < MAX_BATCH) await scheduler.wait(GATHER_MS);
     const queue = queues.get(name) ?? [];
-    const handOver = overtime || queue.length <= MAX_BATCH;
-    const batch = queue.splice(0, handOver ? queue.length : MAX_BATCH);
-    if (handOver) {
-      // Taking the rest and stepping down happen in one synchronous step: a
-      // click queued from now on finds no leader, and its request leads next.
+    const overtime = Date.now() - started > LEAD_FOR_MS;
+    if (queue.length === 0 || overtime) {
       queues.delete(name);
-      leaders.delete(name);
+      senders.delete(name);
+      if (queue.length > 0) await sendQueued(namespace, backlog, name, queue);
+      return;
     }
-    if (batch.length > 0) {
-      if (lastSent.size >= MAX_KNOWN) lastSent.clear();
-      lastSent.set(name, Date.now());
-      await sendQueued(namespace, backlog, name, batch);
-    }
-    if (handOver) return;
+    await sendQueued(namespace, backlog, name, queue.splice(0, MAX_BATCH));
   }
 }
 
@@ -127,13 +128,14 @@ export async function recordClick(
   waitUntil: (promise: Promise<unknown>) => void,
 ): Promise<{ known: boolean } | undefined> {
   const name = counterName(click.code, click.shard);
-  if (isKnownCode(click.code, click.at)) {
-    const queue = queues.get(name) ?? [];
+  const queue = queues.get(name) ?? [];
+  // A full queue means the counter is slow: this click does not join the clicks at risk, it is sent below.
+  if (isKnownCode(click.code, click.at) && queue.length < MAX_QUEUED) {
     queue.push(click);
     queues.set(name, queue);
-    if (!leaders.has(name)) {
-      leaders.add(name);
-      waitUntil(lead(namespace, backlog, name));
+    if (!senders.has(name)) {
+      senders.add(name);
+      waitUntil(drain(namespace, backlog, name));
     }
     return { known: true };
   }

@@ -76,6 +76,7 @@ export async function getCodeWithStats(
   return { row, stats: { ...clicks, signups: row.signups, conversions: row.conversions } };
 }
 
-export function shareUrl(config: Config, origin: string, code: string): string {
-  return `${config.publicUrl ?? origin}/r/${code}`;
+/** A code's share link, on the configured public origin: never on the Host a request claims. */
+export function shareUrl(config: Config, code: string): string {
+  return `${config.publicUrl}/r/${code}`;
 }

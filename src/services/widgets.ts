@@ -25,7 +25,7 @@ async function codeOf(db: Db, userId: string) {
 }
 
 /** Everything a user's dashboard card shows: link, live counters, rewards, entitlements. */
-export async function widgetSummary(deps: ReadDeps, userId: string, origin: string, now: number) {
+export async function widgetSummary(deps: ReadDeps, userId: string, now: number) {
   const row = await codeOf(deps.db, userId);
   const [clicks, rewards, entitlements] = await Promise.all([
     readClickCounters(deps.counters, row.code, deps.config.clickShards),
@@ -40,7 +40,7 @@ export async function widgetSummary(deps: ReadDeps, userId: string, origin: stri
   return {
     userId,
     code: row.code,
-    shareUrl: shareUrl(deps.config, origin, row.code),
+    shareUrl: shareUrl(deps.config, row.code),
     displayName: row.displayName,
     counters: {
       clicks: clicks.clicks,

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { agentFamily, isAutomated, referrerHost, shardFor, visitorHash } from "../../src/domain/visitor";
+import {
+  agentFamily,
+  clientKey,
+  clientNetwork,
+  isAutomated,
+  referrerHost,
+  shardFor,
+  visitorHash,
+} from "../../src/domain/visitor";
 import { BROWSER_UA } from "../helpers";
 
 describe("visitors", () => {
@@ -47,6 +55,26 @@ describe("visitors", () => {
     expect(a).not.toBe(await visitorHash("salt-0000000000000000", day + 86_400_000, "203.0.113.9", BROWSER_UA));
     expect(a).not.toBe(await visitorHash("salt-0000000000000000", day, "203.0.113.10", BROWSER_UA));
     expect(a).not.toBe(await visitorHash("other-salt-00000000000", day, "203.0.113.9", BROWSER_UA));
+  });
+
+  it.each([
+    ["203.0.113.9", "203.0.113.9"],
+    ["2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"],
+    ["2001:0DB8:0001:0002::abcd", "2001:db8:1:2::/64"],
+    ["2001:db8::1", "2001:db8:0:0::/64"],
+    ["::1", "0:0:0:0::/64"],
+    ["::ffff:198.51.100.4", "198.51.100.4"],
+    ["", ""],
+  ])("takes %j as the client network %j", (ip, network) => {
+    expect(clientNetwork(ip)).toBe(network);
+  });
+
+  it("keys the click limit on the client network alone: salted, and the same every day", async () => {
+    const key = await clientKey("salt-0000000000000000", "2001:db8:1:2::a");
+    expect(key).toMatch(/^[0-9a-f]{32}$/);
+    expect(key).toBe(await clientKey("salt-0000000000000000", "2001:db8:1:2:ffff::b"));
+    expect(key).not.toBe(await clientKey("salt-0000000000000000", "2001:db8:1:3::a"));
+    expect(key).not.toBe(await clientKey("other-salt-00000000000", "2001:db8:1:2::a"));
   });
 
   it("keeps a visitor on one shard", () => {

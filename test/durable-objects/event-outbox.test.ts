@@ -180,10 +180,17 @@ describe("outbound events", () => {
     await withReceiver(async () => {
       const delays: number[] = [];
       for (let attempt = 1; attempt <= 3; attempt++) {
+        // The delay is counted from the failed attempt, somewhere between these two instants.
+        const before = Date.now();
         await deliverNow();
+        const after = Date.now();
         const row = await attemptOf();
         expect(row).toMatchObject({ attempts: attempt, status: 500, error: "HTTP 500" });
-        delays.push(Math.round(((row?.next ?? 0) - Date.now()) / 1000));
+        const next = row?.next ?? 0;
+        const delay = Math.round((next - after) / 1000);
+        expect(next - before).toBeGreaterThanOrEqual(delay * 1000);
+        expect(next - after).toBeLessThanOrEqual(delay * 1000);
+        delays.push(delay);
       }
       // 1 s, 2 s, 4 s with EVENTS_RETRY_BASE_S=1 (30 s, 60 s, 120 s … up to 6 h by default).
       expect(delays).toEqual([1, 2, 4]);

@@ -1,9 +1,11 @@
 import { createScheduledController } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { signAttributionToken } from "../../src/domain/attribution-token";
+import { parseConfig } from "../../src/config";
+import { signAttributionToken, verifyAttributionToken } from "../../src/domain/attribution-token";
 import worker from "../../src/index";
-import { api, attribute, clickForToken, countRows, createCode, type Json } from "../helpers";
+import { testBindings } from "../bindings";
+import { API_KEY, api, attribute, call, clickForToken, countRows, createCode, type Json } from "../helpers";
 
 type Reward = {
   id: string;
@@ -228,6 +230,94 @@ describe("POST /api/attributions", () => {
       await expectRefused(await attribute({ refereeId: "rupert-alt", token }), "same_visitor", "rupert-alt");
       const fromElsewhere = await clickForToken(rupert, { ip: "192.0.2.78" });
       expect((await attribute({ refereeId: "trent", token: fromElsewhere })).status).toBe(201);
+    });
+  });
+
+  describe("one click, one referee", () => {
+    const attributeWith = async (bindings: Env, body: Record<string, unknown>) => {
+      const res = await call(
+        "/api/attributions",
+        {
+          method: "POST",
+          headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+          body: JSON.stringify(body),
+        },
+        bindings,
+      );
+      return { status: res.status, body: (await res.json()) as Json };
+    };
+    const config = parseConfig(testBindings);
+    const clickIdOf = async (token: string) =>
+      (await verifyAttributionToken(token, config.attributionKeys, Date.now(), config.attributionWindowMs)).claims
+        ?.clickId;
+
+    it("refuses a second referee on the same click as same_click, records it, and grants nothing", async () => {
+      const code = await createCode("uma", "uma");
+      const token = await clickForToken(code, { ip: "198.51.100.60" });
+      const first = await attribute({ refereeId: "uma-friend-1", token });
+      const second = await attribute({ refereeId: "uma-friend-2", token });
+
+      expect(first.status).toBe(201);
+      expect(second.status).toBe(422);
+      expect(second.body.error?.code).toBe("same_click");
+      expect(
+        await countRows(
+          "SELECT count(*) AS n FROM blocked_attributions WHERE referee_id = 'uma-friend-2' AND reason = 'same_click' AND click_id = ? AND code = ?",
+          (first.body.referral as Referral).clickId,
+          code,
+        ),
+      ).toBe(1);
+      expect(await countRows("SELECT count(*) AS n FROM referrals WHERE referee_id = 'uma-friend-2'")).toBe(0);
+      expect(await countRows("SELECT count(*) AS n FROM rewards WHERE user_id = 'uma-friend-2'")).toBe(0);
+      expect(await countRows("SELECT signups AS n FROM referral_codes WHERE code = ?", code)).toBe(1);
+      // The same referee again is not a second use: it gets its referral back.
+      expect((await attribute({ refereeId: "uma-friend-1", token })).status).toBe(200);
+      // A fresh click on the same link refers the next referee.
+      const next = await attribute({
+        refereeId: "uma-friend-2",
+        token: await clickForToken(code, { ip: "198.51.100.61" }),
+      });
+      expect(next.status).toBe(201);
+    });
+
+    it("lets a click refer as many referees as MAX_REFEREES_PER_CLICK allows", async () => {
+      const bindings: Env = { ...env, MAX_REFEREES_PER_CLICK: "2" };
+      const code = await createCode("vera", "vera");
+      const token = await clickForToken(code, { ip: "198.51.100.62" });
+      const statuses = [];
+      for (let i = 1; i <= 3; i++)
+        statuses.push((await attributeWith(bindings, { refereeId: `vera-friend-${i}`, token })).status);
+
+      expect(statuses).toEqual([201, 201, 422]);
+      expect(await countRows("SELECT count(*) AS n FROM referrals WHERE click_id = ?", await clickIdOf(token))).toBe(2);
+      expect(
+        await countRows(
+          "SELECT count(*) AS n FROM blocked_attributions WHERE referee_id = 'vera-friend-3' AND reason = 'same_click'",
+        ),
+      ).toBe(1);
+    });
+
+    it("credits exactly one of concurrent referees on the same click", async () => {
+      const code = await createCode("wanda", "wand");
+      const token = await clickForToken(code, { ip: "198.51.100.63" });
+      const results = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => attribute({ refereeId: `wanda-friend-${i}`, token })),
+      );
+
+      expect(results.map((r) => r.status).sort()).toEqual([201, 422, 422, 422, 422, 422, 422, 422]);
+      expect(results.filter((r) => r.status === 422).every((r) => r.body.error?.code === "same_click")).toBe(true);
+      expect(await countRows("SELECT count(*) AS n FROM referrals WHERE click_id = ?", await clickIdOf(token))).toBe(1);
+      expect(
+        await countRows(
+          "SELECT count(*) AS n FROM blocked_attributions WHERE reason = 'same_click' AND code = ?",
+          code,
+        ),
+      ).toBe(7);
+      expect(await countRows("SELECT signups AS n FROM referral_codes WHERE code = ?", code)).toBe(1);
+      // Only the winner holds its referee rewards, as one referee would.
+      expect(
+        await countRows("SELECT count(DISTINCT user_id) AS n FROM rewards WHERE user_id LIKE 'wanda-friend-%'"),
+      ).toBe(1);
     });
   });
 

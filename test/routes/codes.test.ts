@@ -1,5 +1,6 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { API_KEY, api, call, click, countRows, createCode } from "../helpers";
+import { API_KEY, api, call, callHost, click, countRows, createCode } from "../helpers";
 
 type CodeBody = { code: string; userId: string; shareUrl: string; createdAt: string };
 type ErrorBody = { error: { code: string; message: string; field?: string } };
@@ -152,5 +153,47 @@ describe("unknown routes", () => {
       expect(res.status).toBe(404);
       expect(((await res.json()) as ErrorBody).error.code).toBe("not_found");
     }
+  });
+});
+
+describe("share links", () => {
+  it("refuses to serve without PUBLIC_URL, naming the setting, rather than guess links from the Host", async () => {
+    const res = await call(
+      "/api/codes",
+      {
+        method: "POST",
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ userId: "no-public-url" }),
+      },
+      { ...env, PUBLIC_URL: "" },
+    );
+    expect(res.status).toBe(500);
+    expect(await res.json()).toEqual({
+      error: { code: "misconfigured", message: expect.stringContaining("PUBLIC_URL is required") },
+    });
+    expect(await countRows("SELECT count(*) AS n FROM referral_codes WHERE user_id = 'no-public-url'")).toBe(0);
+  });
+
+  it("builds shareUrl from PUBLIC_URL alone: a forged Host changes no answer of the codes API", async () => {
+    const evil = (path: string, method = "GET", body?: unknown) =>
+      callHost("http://evil.example", path, {
+        method,
+        headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const created = await evil("/api/codes", "POST", { userId: "host-owner", name: "host" });
+    expect(created.status).toBe(201);
+    const { code, shareUrl } = (await created.json()) as CodeBody;
+    expect(shareUrl).toBe(`https://refer.example.com/r/${code}`);
+
+    const again = await evil("/api/codes", "POST", { userId: "host-owner" });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as CodeBody).shareUrl).toBe(`https://refer.example.com/r/${code}`);
+    const read = await evil(`/api/codes/${code}`);
+    expect(read.status).toBe(200);
+    expect(((await read.json()) as CodeBody).shareUrl).toBe(`https://refer.example.com/r/${code}`);
+    const renamed = await evil(`/api/codes/${code}`, "PATCH", { displayName: "Host Owner" });
+    expect(renamed.status).toBe(200);
+    expect(((await renamed.json()) as CodeBody).shareUrl).toBe(`https://refer.example.com/r/${code}`);
   });
 });

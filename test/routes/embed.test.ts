@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { signWidgetToken } from "../../src/domain/widget-token";
-import { attribute, call, click, createCode, flush, widgetToken } from "../helpers";
+import { attribute, call, callHost, click, createCode, flush, widgetToken } from "../helpers";
 
 describe("GET /widgets/v1/embed", () => {
   it("renders the card with the user's link, numbers, chart, rewards and leaderboard", async () => {
@@ -28,6 +28,15 @@ describe("GET /widgets/v1/embed", () => {
     expect(html).toContain("mailto:?subject=");
     expect(html).toContain('<label for="share-link"');
     expect(html).toContain("(you)");
+  });
+
+  it("puts the link on PUBLIC_URL whatever Host the request names", async () => {
+    const code = await createCode("embed-host", "ehst");
+    const res = await callHost("http://evil.example", `/widgets/v1/embed?token=${await widgetToken("embed-host")}`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain(`value="https://refer.example.com/r/${code}"`);
+    expect(html).not.toContain("evil.example");
   });
 
   it("sends a strict CSP that lets only the dashboard origins frame it", async () => {

@@ -10,6 +10,7 @@ import {
   type Json,
   readSetCookie,
   widgetToken,
+  withinOneRateWindow,
 } from "../helpers";
 import { deliver } from "../stripe/fixtures";
 
@@ -26,6 +27,7 @@ const json = (body: unknown, headers: Record<string, string> = {}) => ({
 describe("rate limits", () => {
   it("still redirects a visitor over the click limit, but neither counts nor sets a cookie", async () => {
     const code = await createCode("limited-owner", "lim");
+    await withinOneRateWindow();
     const statuses: number[] = [];
     let cookies = 0;
     for (let i = 0; i < 63; i++) {
@@ -38,7 +40,36 @@ describe("rate limits", () => {
     expect(await counter(code).counters(code)).toEqual({ clicks: 60, uniqueClicks: 1, botClicks: 0 });
     // Another visitor is not affected.
     expect(readSetCookie(await click(code, { ip: "100.80.0.2" }), "ref_token")).toBeDefined();
-  });
+  }, 60_000);
+
+  it("limits clicks per client address, so rotating the user agent buys no extra budget", async () => {
+    const code = await createCode("rotating-owner", "rot");
+    let cookies = 0;
+    await withinOneRateWindow();
+    for (let i = 0; i < 70; i++) {
+      const userAgent = `Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/131.0.${i}.0 Safari/537.36`;
+      const res = await click(code, { ip: "100.80.1.1", userAgent });
+      expect(res.status).toBe(302);
+      if (readSetCookie(res, "ref_token")) cookies++;
+    }
+    expect(cookies).toBe(60);
+    // Each agent is a visitor of its own (uniques stay per visitor), but only the budget is counted.
+    expect(await counter(code).counters(code)).toEqual({ clicks: 60, uniqueClicks: 60, botClicks: 0 });
+  }, 60_000);
+
+  it("limits an IPv6 client by its /64, whichever address of it the click comes from", async () => {
+    const code = await createCode("ipv6-owner", "six");
+    let cookies = 0;
+    await withinOneRateWindow();
+    for (let i = 0; i < 63; i++) {
+      const res = await click(code, { ip: `2001:db8:80:1::${(i + 1).toString(16)}` });
+      if (readSetCookie(res, "ref_token")) cookies++;
+    }
+    expect(cookies).toBe(60);
+    expect(await counter(code).counters(code)).toMatchObject({ clicks: 60 });
+    // The next /64 is another client.
+    expect(readSetCookie(await click(code, { ip: "2001:db8:80:2::1" }), "ref_token")).toBeDefined();
+  }, 60_000);
 
   it("counts every click when the operator removes the click limiter binding", async () => {
     const code = await createCode("unlimited-owner", "unl");
@@ -55,6 +86,7 @@ describe("rate limits", () => {
 
   it("answers 429 with Retry-After over the API limit, and stores nothing", async () => {
     const bindings = tight("API_LIMITER");
+    await withinOneRateWindow();
     const results = [];
     for (let i = 0; i < 5; i++) results.push(await call("/api/codes", json({ userId: `limited-api-${i}` }), bindings));
     expect(results.map((res) => res.status)).toEqual([201, 201, 201, 429, 429]);
@@ -62,11 +94,12 @@ describe("rate limits", () => {
     expect(refused.headers.get("retry-after")).toBe("60");
     expect(((await refused.json()) as Json).error?.code).toBe("rate_limited");
     expect(await countRows("SELECT count(*) AS n FROM referral_codes WHERE user_id LIKE 'limited-api-%'")).toBe(3);
-  });
+  }, 60_000);
 
   it("limits attributions per API key on top of the API limit", async () => {
     const code = await createCode("limited-attr-owner", "lat");
     const bindings = tight("ATTRIBUTION_LIMITER");
+    await withinOneRateWindow();
     const statuses = [];
     for (let i = 0; i < 4; i++)
       statuses.push((await call("/api/attributions", json({ refereeId: `lat-${i}`, code }), bindings)).status);
@@ -74,22 +107,24 @@ describe("rate limits", () => {
     expect(
       (await call("/api/codes/DEVO-NONE0000", { headers: { authorization: `Bearer ${API_KEY}` } }, bindings)).status,
     ).toBe(404);
-  });
+  }, 60_000);
 
   it("limits widget calls per token", async () => {
     await createCode("limited-widget", "lwid");
     const token = await widgetToken("limited-widget");
     const bindings = tight("WIDGET_LIMITER");
+    await withinOneRateWindow();
     const statuses = [];
     for (let i = 0; i < 4; i++)
       statuses.push((await call("/widgets/v1/me", { headers: { authorization: `Bearer ${token}` } }, bindings)).status);
     expect(statuses).toEqual([200, 200, 200, 429]);
-  });
+  }, 60_000);
 
   it("counts embed loads against the same token budget, and answers an HTML 429 with Retry-After", async () => {
     await createCode("limited-embed", "lemb");
     const token = await widgetToken("limited-embed");
     const bindings = tight("WIDGET_LIMITER");
+    await withinOneRateWindow();
     const statuses = [];
     for (let i = 0; i < 2; i++)
       statuses.push((await call("/widgets/v1/me", { headers: { authorization: `Bearer ${token}` } }, bindings)).status);
@@ -104,7 +139,7 @@ describe("rate limits", () => {
     expect(refusedApi.status).toBe(429);
     expect(refusedApi.headers.get("retry-after")).toBe("60");
     expect(((await refusedApi.json()) as Json).error?.code).toBe("rate_limited");
-  });
+  }, 60_000);
 });
 
 describe("request bodies", () => {

@@ -25,7 +25,9 @@ describe("GET /api/stats over a whole story", () => {
     expect((await attribute({ refereeId: "story-carol", code })).status).toBe(201);
     // Bob pays twice (one conversion, +1 conversion credit); a part of the second payment is refunded.
     const customer = newCustomerId();
-    const at = Date.now() - 60 * 60_000;
+    // An hour ago, but never before today (UTC): the stats below ask about today only.
+    const now = Date.now();
+    const at = Math.max(now - 60 * 60_000, now - (now % 86_400_000));
     await deliver(checkoutCompleted({ userId: "story-bob", customer, at }));
     await deliver(invoicePaid({ customer, at: at + 60_000, amount: 2900 }));
     await deliver(invoicePaid({ customer, at: at + 120_000, amount: 2900 }));

@@ -7,6 +7,7 @@ import {
   attribute,
   BROWSER_UA,
   call,
+  callHost,
   click,
   clickForToken,
   createCode,
@@ -32,11 +33,13 @@ describe("POST /api/widget-tokens", () => {
   it("issues a token for one user, valid for an hour", async () => {
     const before = Date.now();
     const res = await api("/api/widget-tokens", { body: { userId: "tok-user" } });
+    const after = Date.now();
     expect(res.status).toBe(201);
     const body = (await res.json()) as { token: string; expiresAt: string };
     expect(body.token).toMatch(/^[\w-]+\.[\w-]+$/);
-    expect(Date.parse(body.expiresAt) - before).toBeGreaterThanOrEqual(3_599_000);
-    expect(Date.parse(body.expiresAt) - before).toBeLessThanOrEqual(3_601_000);
+    // An hour from the moment it was issued, whole seconds: however long the call took.
+    expect(Date.parse(body.expiresAt)).toBeGreaterThanOrEqual(before + 3_600_000 - 1_000);
+    expect(Date.parse(body.expiresAt)).toBeLessThanOrEqual(after + 3_600_000);
   });
 
   it("needs an API key", async () => {
@@ -71,6 +74,15 @@ describe("GET /widgets/v1/me", () => {
       "referrer-signup-messages",
       "referrer-signup-requests",
     ]);
+  });
+
+  it("gives the link on PUBLIC_URL whatever Host the request names", async () => {
+    const code = await createCode("widget-host", "whst");
+    const res = await callHost("http://evil.example", "/widgets/v1/me", {
+      headers: { authorization: `Bearer ${await widgetToken("widget-host")}` },
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as Me).shareUrl).toBe(`https://refer.example.com/r/${code}`);
   });
 
   it("never accepts an API key, a forged, or an expired token", async () => {

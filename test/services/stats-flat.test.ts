@@ -38,7 +38,7 @@ async function allReads(db: ReturnType<typeof createDb>, userId: string) {
   const deps = { db, config, counters: env.CODE_COUNTER };
   const today = new Date().toISOString().slice(0, 10);
   return {
-    me: await widgetSummary(deps, userId, "https://refer.example.com", Date.now()),
+    me: await widgetSummary(deps, userId, Date.now()),
     series: await userTimeseries(deps, userId, 365, Date.now()),
     board: await leaderboard(deps, 10, { viewerId: userId, masked: true }),
     stats: await programStats(deps, "2025-11-25", today),

@@ -1,5 +1,5 @@
 import { asc, inArray } from "drizzle-orm";
-import type { ClickInput } from "../../durable-objects/code-counter";
+import type { ClickInput } from "../../domain/clicks";
 import { chunkRows, type Db, runBatch } from "../client";
 import { clickBacklog, clicks } from "../schema";
 

@@ -13,16 +13,27 @@ export function findReferralByReferee(db: Db, refereeId: string): Promise<Referr
  * Inserts the referral, deciding `referrer_rewarded` from the referrer's
  * rewarded referrals this month at the moment the batch runs. A second
  * referral for the same referee violates its unique key and fails the batch.
+ *
+ * A referral carried by a click also fails the batch once that click has
+ * credited `maxPerClick` referees: D1 runs one batch at a time, so the count
+ * it reads is exact under any concurrency. SQLite cannot raise an error from a
+ * plain INSERT, so the refusal is a NULL `source` (a NOT NULL column): the
+ * whole batch, grants and counters included, rolls back.
  */
 export function insertReferralStatement(
   db: Db,
   referral: NewReferral,
   cap: { cap: number; monthStart: number; monthEnd: number },
+  maxPerClick: number,
 ): BatchItem {
+  const source = referral.clickId
+    ? sql`CASE WHEN (SELECT count(*) FROM ${referrals} WHERE click_id = ${referral.clickId}) < ${maxPerClick}
+        THEN ${referral.source} END`
+    : sql`${referral.source}`;
   return db.run(sql`
     INSERT INTO ${referrals} (id, code, referrer_id, referee_id, click_id, source, status, referrer_rewarded, signed_up_at)
     VALUES (${referral.id}, ${referral.code}, ${referral.referrerId}, ${referral.refereeId}, ${referral.clickId ?? null},
-      ${referral.source}, ${referral.status}, (
+      ${source}, ${referral.status}, (
         SELECT count(*) < ${cap.cap} FROM ${referrals}
         WHERE referrer_id = ${referral.referrerId} AND referrer_rewarded = 1
           AND signed_up_at >= ${cap.monthStart} AND signed_up_at < ${cap.monthEnd}
@@ -101,9 +112,15 @@ export async function isUserVisitor(db: Db, userId: string, visitorHash: string)
   return row !== undefined;
 }
 
+/** How many referees a click has credited. */
+export async function refereesOfClick(db: Db, clickId: string): Promise<number> {
+  const row = await db.select({ n: sql<number>`count(*)` }).from(referrals).where(eq(referrals.clickId, clickId)).get();
+  return row?.n ?? 0;
+}
+
 export async function recordBlockedAttribution(
   db: Db,
-  attempt: { code: string; refereeId: string; reason: string },
+  attempt: { code: string; refereeId: string; reason: string; clickId?: string | null },
   now: number,
 ): Promise<void> {
   await db.insert(blockedAttributions).values({ id: crypto.randomUUID(), ...attempt, createdAt: now });

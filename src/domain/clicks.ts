@@ -1,0 +1,12 @@
+/** What the Worker knows about one request to a share link: what a counter counts and the click log keeps. */
+export interface ClickInput {
+  code: string;
+  shard: number;
+  clickId: string;
+  at: number;
+  visitorHash: string;
+  bot: boolean;
+  country: string | null;
+  referrerHost: string | null;
+  agentFamily: string;
+}
