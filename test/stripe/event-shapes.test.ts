@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { runScheduled } from "../../src/scheduled";
-import { attribute, countRows, createCode } from "../helpers";
+import { countRows } from "../helpers";
 import { d1Snapshot } from "../properties/snapshot";
 import {
   chargeRefunded,
@@ -16,6 +16,7 @@ import {
   newPaymentIntentId,
   stripeEvent,
 } from "./fixtures";
+import { referredCustomer } from "./story";
 
 /**
  * The shapes Stripe really sends that handlers tend to forget, each built
@@ -24,15 +25,8 @@ import {
  */
 
 const DAY = 86_400_000;
-let people = 0;
-
 async function referred() {
-  const n = ++people;
-  const referrerId = `shape-referrer-${n}`;
-  const refereeId = `shape-referee-${n}`;
-  const code = await createCode(referrerId, "SHAP");
-  expect((await attribute({ refereeId, code })).status).toBe(201);
-  return { referrerId, refereeId, code, customer: newCustomerId(), base: Date.now() - 10 * DAY };
+  return { ...(await referredCustomer("shape")), base: Date.now() - 10 * DAY };
 }
 
 const row = <T>(sql: string, ...params: unknown[]) =>

@@ -1,4 +1,6 @@
 import { env } from "cloudflare:workers";
+import fc from "fast-check";
+import { expect } from "vitest";
 import { attribute, clickForToken, createCode } from "../helpers";
 import {
   chargeRefunded,
@@ -186,6 +188,40 @@ export async function laterRefundStory(): Promise<Story> {
       }),
     ],
   };
+}
+
+/** A referrer with a code and a referee attributed to it by code, and the referee's Stripe customer id. */
+export async function referredCustomer(name: string) {
+  const n = ++stories;
+  const referrerId = `${name}-referrer-${n}`;
+  const refereeId = `${name}-referee-${n}`;
+  const code = await createCode(referrerId, name.slice(0, 4).toUpperCase());
+  const res = await attribute({ refereeId, code });
+  if (res.status !== 201) throw new Error(`attribution answered ${res.status}: ${JSON.stringify(res.body)}`);
+  return { referrerId, refereeId, code, customer: newCustomerId() };
+}
+
+/**
+ * Plays a fresh copy of the story in `runs` orders, every event twice, and
+ * expects each to end in the in-order state. The seed is fixed, so every run
+ * of the suite tries the same orders.
+ */
+export async function expectAnyOrderEndsInOrder(build: () => Promise<Story>, runs = 15, seed = 1203) {
+  const reference = await build();
+  const expected = await play(
+    reference,
+    reference.events.map((_, i) => i),
+  );
+  const indexes = [...reference.events.keys(), ...reference.events.keys()];
+  await fc.assert(
+    fc.asyncProperty(
+      fc.shuffledSubarray(indexes, { minLength: indexes.length, maxLength: indexes.length }),
+      async (order) => {
+        expect(await play(await build(), order)).toEqual(expected);
+      },
+    ),
+    { numRuns: runs, seed },
+  );
 }
 
 /** Delivers the story's events in `order` (indexes, repeats allowed) and returns the end state. */
