@@ -6,6 +6,7 @@ interface __BaseEnv_Env {
 	API_LIMITER: RateLimit;
 	ATTRIBUTION_LIMITER: RateLimit;
 	WIDGET_LIMITER: RateLimit;
+	ADMIN_LOGIN_LIMITER: RateLimit;
 	SIGNUP_URL: string;
 	CODE_PREFIX: string;
 	ATTRIBUTION_WINDOW_DAYS: string;

@@ -1,0 +1,101 @@
+import { type Context, Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { deleteCookie, setCookie } from "hono/cookie";
+import { keyFingerprint, SESSION_COOKIE, SESSION_TTL_MS, signSession } from "../admin/auth";
+import { daysOf, parseRange } from "../admin/cursor";
+import type { PageContext } from "../admin/layout";
+import { type AdminEnv, consoleEnabled, consoleHeaders, requireCsrf, requireOperator } from "../admin/middleware";
+import { LoginPage } from "../admin/pages/login";
+import { OverviewPage } from "../admin/pages/overview";
+import { latestReferrals, programDays } from "../admin/queries";
+import { matchesAny, sha256Hex } from "../domain/crypto";
+import { ApiError } from "../errors";
+import { overLimit } from "../middleware/limits";
+import { programStats } from "../services/widgets";
+
+/**
+ * The operator's console: server-rendered pages under /admin. Reads go
+ * through the same services as the API; actions through the ledger's rules.
+ */
+
+const FORM_BODY_LIMIT = 16 * 1024;
+
+// biome-ignore lint/suspicious/noExplicitAny: any path and input of this router
+type C = Context<AdminEnv, any, any>;
+
+const pageContext = (c: C): PageContext => ({
+  nonce: c.var.nonce,
+  actor: c.var.operator?.actor,
+  csrf: c.var.csrf,
+  path: c.req.path,
+});
+
+const readDeps = (c: C) => ({ db: c.var.db, config: c.var.config, counters: c.env.CODE_COUNTER });
+
+export const admin = new Hono<AdminEnv>();
+
+admin.use("*", consoleHeaders, consoleEnabled);
+admin.use(
+  "*",
+  bodyLimit({
+    maxSize: FORM_BODY_LIMIT,
+    onError: () => {
+      throw new ApiError(413, "payload_too_large", `The form is larger than ${FORM_BODY_LIMIT} bytes`);
+    },
+  }),
+);
+
+admin.get("/login", (c) => {
+  if (c.var.config.access) return c.redirect("/admin", 303);
+  return c.html(<LoginPage ctx={pageContext(c)} />);
+});
+
+admin.post("/login", async (c) => {
+  const config = c.var.config;
+  if (config.access) return c.redirect("/admin", 303);
+  const ctx = pageContext(c);
+  const client = (await sha256Hex(`admin-login\n${c.req.header("cf-connecting-ip") ?? "unknown"}`)).slice(0, 32);
+  if (await overLimit(c.env.ADMIN_LOGIN_LIMITER, client)) {
+    c.header("Retry-After", "60");
+    return c.html(<LoginPage ctx={ctx} error="Too many attempts. Wait a minute, then try again." />, 429);
+  }
+  const form = await c.req.parseBody();
+  const key = typeof form.key === "string" ? form.key.trim() : "";
+  if (key === "" || !(await matchesAny(key, config.adminKeys))) {
+    return c.html(<LoginPage ctx={ctx} error="That key is not one of the admin keys." />, 401);
+  }
+  const actor = await keyFingerprint(key);
+  setCookie(c, SESSION_COOKIE, await signSession(config, actor, Date.now() + SESSION_TTL_MS), {
+    path: "/admin",
+    httpOnly: true,
+    secure: true,
+    sameSite: "Strict",
+    maxAge: SESSION_TTL_MS / 1000,
+  });
+  return c.redirect("/admin", 303);
+});
+
+admin.use("*", requireOperator, requireCsrf);
+
+admin.post("/logout", (c) => {
+  deleteCookie(c, SESSION_COOKIE, { path: "/admin", secure: true, httpOnly: true, sameSite: "Strict" });
+  return c.redirect(c.var.config.access ? "/admin" : "/admin/login", 303);
+});
+
+admin.get("/", async (c) => {
+  const { from, to } = parseRange(c.req.query(), Date.now());
+  const deps = readDeps(c);
+  const [stats, stored, latest] = await Promise.all([
+    programStats(deps, from, to),
+    programDays(deps.db, from, to),
+    latestReferrals(deps.db, 10),
+  ]);
+  const byDay = new Map(stored.map((row) => [row.day, row]));
+  const days = daysOf(from, to).map((day) => ({
+    day,
+    clicks: byDay.get(day)?.clicks ?? 0,
+    signups: byDay.get(day)?.signups ?? 0,
+    conversions: byDay.get(day)?.conversions ?? 0,
+  }));
+  return c.html(<OverviewPage ctx={pageContext(c)} stats={stats} days={days} latest={latest} />);
+});
