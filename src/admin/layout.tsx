@@ -201,3 +201,14 @@ export function formatAmount(reward: {
   if (reward.currency) return formatMoney(reward.amount, reward.currency);
   return formatNumber(reward.amount);
 }
+
+/** A page that says something is not there, and where to go instead. */
+export const MissingPage: FC<{ ctx: PageContext; title: string; message: string }> = ({ ctx, title, message }) => (
+  <Layout ctx={ctx} title={title}>
+    <h1>{title}</h1>
+    <p class="empty">{message}</p>
+    <p>
+      <a href="/admin/referrers">Search the referrers</a>
+    </p>
+  </Layout>
+);

@@ -2,15 +2,31 @@ import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, setCookie } from "hono/cookie";
 import { keyFingerprint, SESSION_COOKIE, SESSION_TTL_MS, signSession } from "../admin/auth";
-import { daysOf, parseRange } from "../admin/cursor";
-import type { PageContext } from "../admin/layout";
+import { daysOf, decodeCursor, encodeCursor, parseRange } from "../admin/cursor";
+import { MissingPage, type PageContext } from "../admin/layout";
 import { type AdminEnv, consoleEnabled, consoleHeaders, requireCsrf, requireOperator } from "../admin/middleware";
 import { LoginPage } from "../admin/pages/login";
 import { OverviewPage } from "../admin/pages/overview";
-import { latestReferrals, programDays } from "../admin/queries";
+import { ReferrerPage, ReferrersPage } from "../admin/pages/referrers";
+import {
+  auditOf,
+  findReferrerByUser,
+  latestReferrals,
+  listReferrers,
+  programDays,
+  referralsOf,
+  rewardCountsOf,
+} from "../admin/queries";
+import { listRewards } from "../db/queries/rewards";
 import { matchesAny, sha256Hex } from "../domain/crypto";
 import { ApiError } from "../errors";
 import { overLimit } from "../middleware/limits";
+import { getCodeWithStats } from "../services/codes";
+import {
+  decodeCursor as decodeLedgerCursor,
+  encodeCursor as encodeLedgerCursor,
+  entitlementsOf,
+} from "../services/rewards";
 import { programStats } from "../services/widgets";
 
 /**
@@ -99,3 +115,85 @@ admin.get("/", async (c) => {
   }));
   return c.html(<OverviewPage ctx={pageContext(c)} stats={stats} days={days} latest={latest} />);
 });
+
+const PAGE = 25;
+
+admin.get("/referrers", async (c) => {
+  const q = (c.req.query("q") ?? "").slice(0, 128);
+  const cursor = c.req.query("cursor");
+  const key = decodeCursor(cursor);
+  const rows = await listReferrers(c.var.db, PAGE + 1, q, key && { signups: key.at, code: key.id });
+  const shown = rows.slice(0, PAGE);
+  const last = shown.at(-1);
+  const counts = await rewardCountsOf(
+    c.var.db,
+    shown.map((row) => row.userId),
+  );
+  return c.html(
+    <ReferrersPage
+      ctx={pageContext(c)}
+      q={q}
+      cursor={cursor}
+      rows={shown.map((row) => ({ ...row, granted: 0, active: 0, ...counts.get(row.userId) }))}
+      next={rows.length > PAGE && last ? encodeCursor({ at: last.signups, id: last.code }) : null}
+    />,
+  );
+});
+
+/** Everything the referrer page shows; also what an action's confirmation returns to. */
+async function referrerView(c: C, userId: string, notice?: string) {
+  const deps = readDeps(c);
+  const referralsCursor = c.req.query("referrals");
+  const ledgerCursor = c.req.query("ledger");
+  const row = await findReferrerByUser(deps.db, userId);
+  const [code, referrals, ledger, entitlements, audit] = await Promise.all([
+    row ? getCodeWithStats(deps, row.code) : undefined,
+    referralsOf(deps.db, userId, PAGE + 1, decodeCursor(referralsCursor)),
+    listRewards(deps.db, userId, PAGE + 1, ledgerCursor ? decodeLedgerCursor(ledgerCursor) : undefined),
+    entitlementsOf(deps, userId, Date.now()),
+    auditOf(deps.db, userId, 50),
+  ]);
+  const lastReferral = referrals.slice(0, PAGE).at(-1);
+  const lastReward = ledger.slice(0, PAGE).at(-1);
+  return {
+    userId,
+    code,
+    referrals: referrals.slice(0, PAGE),
+    referralsCursor,
+    referralsNext:
+      referrals.length > PAGE && lastReferral
+        ? encodeCursor({ at: lastReferral.referral.signedUpAt, id: lastReferral.referral.id })
+        : null,
+    ledger: ledger.slice(0, PAGE),
+    ledgerCursor,
+    ledgerNext: ledger.length > PAGE && lastReward ? encodeLedgerCursor(lastReward) : null,
+    entitlements,
+    audit,
+    rewardTypes: Object.keys(c.var.config.rules.rewardTypes),
+    notice,
+  };
+}
+
+admin.get("/referrers/:userId", async (c) => {
+  const userId = c.req.param("userId");
+  const view = await referrerView(c, userId);
+  if (!view.code && view.ledger.length === 0 && view.referrals.length === 0) {
+    return c.html(
+      <MissingPage
+        ctx={pageContext(c)}
+        title="No such referrer"
+        message={`Nothing is stored for the user id “${userId}”: no code, no referrals, no ledger entries.`}
+      />,
+      404,
+    );
+  }
+  const notice = c.req.query("done");
+  return c.html(<ReferrerPage ctx={pageContext(c)} view={{ ...view, notice: notice ? DONE[notice] : undefined }} />);
+});
+
+const DONE: Record<string, string> = {
+  revoke: "The reward was revoked and the action recorded.",
+  hold: "The reward is on hold and the action recorded.",
+  release: "The reward was released and the action recorded.",
+  grant: "The reward was granted and the action recorded.",
+};
