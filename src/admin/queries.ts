@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, like, lt, lte, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, like, lt, lte, or, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import {
   adminAudit,
@@ -129,7 +129,21 @@ export async function referralStory(db: Db, referralId: string) {
       .orderBy(asc(rewards.createdAt), asc(rewards.id))
       .limit(cap),
   ]);
-  return { referral, click, payments, charges, disputes, ledger };
+  const audit =
+    ledger.length > 0
+      ? await db
+          .select()
+          .from(adminAudit)
+          .where(
+            inArray(
+              adminAudit.rewardId,
+              ledger.map((reward) => reward.id),
+            ),
+          )
+          .orderBy(asc(adminAudit.createdAt))
+          .limit(cap)
+      : [];
+  return { referral, click, payments, charges, disputes, ledger, audit };
 }
 
 /** Refused attributions, newest first, keyset on (created_at, id), optionally of one reason. */

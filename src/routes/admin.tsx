@@ -7,6 +7,7 @@ import { MissingPage, type PageContext } from "../admin/layout";
 import { type AdminEnv, consoleEnabled, consoleHeaders, requireCsrf, requireOperator } from "../admin/middleware";
 import { LoginPage } from "../admin/pages/login";
 import { OverviewPage } from "../admin/pages/overview";
+import { ReferralPage } from "../admin/pages/referral";
 import { ReferrerPage, ReferrersPage } from "../admin/pages/referrers";
 import {
   auditOf,
@@ -14,6 +15,7 @@ import {
   latestReferrals,
   listReferrers,
   programDays,
+  referralStory,
   referralsOf,
   rewardCountsOf,
 } from "../admin/queries";
@@ -197,3 +199,19 @@ const DONE: Record<string, string> = {
   release: "The reward was released and the action recorded.",
   grant: "The reward was granted and the action recorded.",
 };
+
+admin.get("/referrals/:id", async (c) => {
+  const story = await referralStory(c.var.db, c.req.param("id"));
+  if (!story) {
+    return c.html(
+      <MissingPage
+        ctx={pageContext(c)}
+        title="No such referral"
+        message="No referral has this id. Open one from a referrer's page."
+      />,
+      404,
+    );
+  }
+  const clawbackDays = Math.round(c.var.config.clawbackMs / 86_400_000);
+  return c.html(<ReferralPage ctx={pageContext(c)} story={story} clawbackDays={clawbackDays} />);
+});
