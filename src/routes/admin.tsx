@@ -1,10 +1,20 @@
 import { type Context, Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, setCookie } from "hono/cookie";
+import { z } from "zod";
+import {
+  checkManualGrant,
+  grantManualReward,
+  holdOrRelease,
+  type ManualGrant,
+  revocationOf,
+  revokeReward,
+} from "../admin/actions";
 import { keyFingerprint, SESSION_COOKIE, SESSION_TTL_MS, signSession } from "../admin/auth";
 import { daysOf, decodeCursor, encodeCursor, parseRange } from "../admin/cursor";
 import { MissingPage, type PageContext } from "../admin/layout";
 import { type AdminEnv, consoleEnabled, consoleHeaders, requireCsrf, requireOperator } from "../admin/middleware";
+import { ConfirmGrant, ConfirmRewardAction, type RewardAction } from "../admin/pages/action";
 import { LoginPage } from "../admin/pages/login";
 import { OverviewPage } from "../admin/pages/overview";
 import { ReferralPage } from "../admin/pages/referral";
@@ -19,8 +29,9 @@ import {
   referralsOf,
   rewardCountsOf,
 } from "../admin/queries";
-import { listRewards } from "../db/queries/rewards";
+import { findReward, listRewards } from "../db/queries/rewards";
 import { matchesAny, sha256Hex } from "../domain/crypto";
+import { outboxStub } from "../durable-objects/event-outbox";
 import { ApiError } from "../errors";
 import { overLimit } from "../middleware/limits";
 import { getCodeWithStats } from "../services/codes";
@@ -214,4 +225,125 @@ admin.get("/referrals/:id", async (c) => {
   }
   const clawbackDays = Math.round(c.var.config.clawbackMs / 86_400_000);
   return c.html(<ReferralPage ctx={pageContext(c)} story={story} clawbackDays={clawbackDays} />);
+});
+
+const REWARD_ACTIONS = new Set<RewardAction>(["revoke", "hold", "release"]);
+
+function rewardAction(c: C): RewardAction {
+  const action = c.req.param("action") as RewardAction;
+  if (!REWARD_ACTIONS.has(action)) throw new ApiError(404, "not_found", `No action ${action}`);
+  return action;
+}
+
+/** A ledger action's note: required, so every change says why. */
+function noteOf(form: Record<string, unknown>): string | null {
+  const note = typeof form.note === "string" ? form.note.trim() : "";
+  return note.length >= 3 && note.length <= 500 ? note : null;
+}
+
+/** Lets the outbox know there may be new events, after the response (as the API's writes do). */
+function wakeOutbox(c: C) {
+  c.executionCtx.waitUntil(
+    outboxStub(c.env.EVENT_OUTBOX)
+      .poke()
+      .catch((error) => console.warn("could not wake the event outbox; the cron will", error)),
+  );
+}
+
+admin.get("/rewards/:id/:action", async (c) => {
+  const action = rewardAction(c);
+  const reward = await findReward(c.var.db, c.req.param("id"));
+  if (!reward) {
+    return c.html(
+      <MissingPage ctx={pageContext(c)} title="No such reward" message="No ledger entry has this id." />,
+      404,
+    );
+  }
+  return c.html(
+    <ConfirmRewardAction
+      ctx={pageContext(c)}
+      action={action}
+      reward={reward}
+      clawback={revocationOf(reward) === "clawback"}
+    />,
+  );
+});
+
+admin.post("/rewards/:id/:action", async (c) => {
+  const action = rewardAction(c);
+  const id = c.req.param("id");
+  const form = await c.req.parseBody();
+  const reward = await findReward(c.var.db, id);
+  if (!reward) throw new ApiError(404, "reward_not_found", `No reward ${id}`);
+  const note = noteOf(form);
+  const again = (error: string, status: 400 | 409) =>
+    c.html(
+      <ConfirmRewardAction
+        ctx={pageContext(c)}
+        action={action}
+        reward={reward}
+        clawback={revocationOf(reward) === "clawback"}
+        note={typeof form.note === "string" ? form.note : ""}
+        error={error}
+      />,
+      status,
+    );
+  if (form.confirm !== "yes") return again("Confirm the action with the button below.", 400);
+  if (!note) return again("Write a note of 3 to 500 characters: it is kept in the audit log.", 400);
+  const who = { actor: c.var.operator.actor, note };
+  try {
+    if (action === "revoke") await revokeReward(c.var.db, id, who, Date.now());
+    else await holdOrRelease(c.var.db, id, action, who, Date.now());
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409) return again(error.message, 409);
+    throw error;
+  }
+  wakeOutbox(c);
+  return c.redirect(`/admin/referrers/${encodeURIComponent(reward.userId)}?done=${action}`, 303);
+});
+
+const grantForm = z.object({
+  type: z.string().min(1).max(32),
+  amount: z.coerce.number().int().min(1).max(1_000_000),
+  validDays: z
+    .string()
+    .optional()
+    .transform((value) => (value === undefined || value.trim() === "" ? null : Number(value)))
+    .pipe(z.number().int().min(1).max(3650).nullable()),
+  currency: z
+    .string()
+    .optional()
+    .transform((value) => value?.trim().toLowerCase() || null)
+    .pipe(
+      z
+        .string()
+        .regex(/^[a-z]{3}$/)
+        .nullable(),
+    ),
+  feature: z
+    .string()
+    .optional()
+    .transform((value) => value?.trim() || null)
+    .pipe(z.string().max(64).nullable()),
+});
+
+admin.post("/referrers/:userId/grant", async (c) => {
+  const userId = c.req.param("userId");
+  const form = await c.req.parseBody();
+  const parsed = grantForm.safeParse(form);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ApiError(400, "invalid_request", `${issue?.path.join(".")}: ${issue?.message}`, String(issue?.path[0]));
+  }
+  const grant: ManualGrant = checkManualGrant(c.var.config.rules, { userId, ...parsed.data });
+  const noteText = typeof form.note === "string" ? form.note : "";
+  const note = noteOf(form);
+  if (form.confirm !== "yes" || !note) {
+    const error =
+      form.confirm === "yes" ? "Write a note of 3 to 500 characters: it is kept in the audit log." : undefined;
+    return c.html(<ConfirmGrant ctx={pageContext(c)} grant={grant} note={noteText} error={error} />, error ? 400 : 200);
+  }
+  await grantManualReward(c.var.db, grant, { actor: c.var.operator.actor, note }, Date.now());
+  wakeOutbox(c);
+  return c.redirect(`/admin/referrers/${encodeURIComponent(userId)}?done=grant`, 303);
 });

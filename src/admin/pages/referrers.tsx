@@ -318,6 +318,14 @@ export const ReferrerPage: FC<{ ctx: PageContext; view: ReferrerView }> = ({ ctx
             <input type="number" name="validDays" min="1" max="3650" />
           </label>
           <label>
+            Currency (credit only)
+            <input type="text" name="currency" value="usd" pattern="[a-z]{3}" maxlength={3} />
+          </label>
+          <label>
+            Feature (unlock only)
+            <input type="text" name="feature" maxlength={64} />
+          </label>
+          <label>
             Note (why; stored in the audit log)
             <input type="text" name="note" required minlength={3} maxlength={500} />
           </label>
