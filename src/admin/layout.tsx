@@ -135,18 +135,22 @@ export const Layout: FC<{ ctx: PageContext; title: string; children?: Child }> =
 
 export const CsrfField: FC<{ ctx: PageContext }> = ({ ctx }) => <input type="hidden" name="_csrf" value={ctx.csrf} />;
 
-/** A link to the next page of a list, keeping the other query parameters. */
-export const Pager: FC<{ base: string; params: Record<string, string | undefined>; next: string | null }> = ({
-  base,
-  params,
-  next,
-}) => {
+/**
+ * Links to the first and the next page of a list, keeping the other query
+ * parameters; `param` names the list's cursor (a page can hold several lists).
+ */
+export const Pager: FC<{
+  base: string;
+  params: Record<string, string | undefined>;
+  next: string | null;
+  param?: string;
+}> = ({ base, params, next, param = "cursor" }) => {
   const first = new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => !!e[1]));
-  first.delete("cursor");
-  const hasCursor = params.cursor !== undefined && params.cursor !== "";
+  const hasCursor = first.has(param);
+  first.delete(param);
   if (!next && !hasCursor) return null;
   const later = new URLSearchParams(first);
-  if (next) later.set("cursor", next);
+  if (next) later.set(param, next);
   return (
     <nav class="pager" aria-label="Pages">
       {hasCursor ? <a href={`${base}${first.size ? `?${first}` : ""}`}>First page</a> : null}

@@ -191,7 +191,13 @@ export function heldStripeEvents(db: Db, limit: number, before?: { at: number; i
     .limit(limit);
 }
 
-export function unprocessableStripeEvents(db: Db, limit: number) {
+export function unprocessableStripeEvents(db: Db, limit: number, before?: { at: number; id: string }) {
+  const after = before
+    ? or(
+        lt(stripeEvents.processedAt, before.at),
+        and(eq(stripeEvents.processedAt, before.at), lt(stripeEvents.id, before.id)),
+      )
+    : undefined;
   return db
     .select({
       id: stripeEvents.id,
@@ -200,7 +206,7 @@ export function unprocessableStripeEvents(db: Db, limit: number) {
       reason: stripeEvents.reason,
     })
     .from(stripeEvents)
-    .where(eq(stripeEvents.outcome, "unprocessable"))
+    .where(and(eq(stripeEvents.outcome, "unprocessable"), after))
     .orderBy(desc(stripeEvents.processedAt), desc(stripeEvents.id))
     .limit(limit);
 }

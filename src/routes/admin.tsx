@@ -15,20 +15,29 @@ import { daysOf, decodeCursor, encodeCursor, parseRange } from "../admin/cursor"
 import { MissingPage, type PageContext } from "../admin/layout";
 import { type AdminEnv, consoleEnabled, consoleHeaders, requireCsrf, requireOperator } from "../admin/middleware";
 import { ConfirmGrant, ConfirmRewardAction, type RewardAction } from "../admin/pages/action";
+import { DeliveriesPage } from "../admin/pages/deliveries";
+import { FraudPage } from "../admin/pages/fraud";
 import { LoginPage } from "../admin/pages/login";
 import { OverviewPage } from "../admin/pages/overview";
 import { ReferralPage } from "../admin/pages/referral";
 import { ReferrerPage, ReferrersPage } from "../admin/pages/referrers";
+import { RATE_LIMITS, SettingsPage } from "../admin/pages/settings";
 import {
   auditOf,
+  blockedReasons,
   findReferrerByUser,
+  heldStripeEvents,
   latestReferrals,
+  listBlocked,
   listReferrers,
+  makeDueNow,
   programDays,
   referralStory,
   referralsOf,
   rewardCountsOf,
+  unprocessableStripeEvents,
 } from "../admin/queries";
+import { type DeliveryState, listEvents } from "../db/queries/outbox";
 import { findReward, listRewards } from "../db/queries/rewards";
 import { matchesAny, sha256Hex } from "../domain/crypto";
 import { outboxStub } from "../durable-objects/event-outbox";
@@ -346,4 +355,80 @@ admin.post("/referrers/:userId/grant", async (c) => {
   await grantManualReward(c.var.db, grant, { actor: c.var.operator.actor, note }, Date.now());
   wakeOutbox(c);
   return c.redirect(`/admin/referrers/${encodeURIComponent(userId)}?done=grant`, 303);
+});
+
+/** The page of `limit` rows out of `limit + 1` read, and the cursor of the next page, if there is one. */
+function paged<T>(rows: T[], key: (row: T) => { at: number; id: string }) {
+  const shown = rows.slice(0, PAGE);
+  const last = shown.at(-1);
+  return { shown, next: rows.length > PAGE && last ? encodeCursor(key(last)) : null };
+}
+
+admin.get("/fraud", async (c) => {
+  const reason = c.req.query("reason")?.slice(0, 64) || undefined;
+  const cursor = c.req.query("cursor");
+  const [rows, reasons] = await Promise.all([
+    listBlocked(c.var.db, PAGE + 1, reason, decodeCursor(cursor)),
+    blockedReasons(c.var.db),
+  ]);
+  const { shown, next } = paged(rows, (row) => ({ at: row.createdAt, id: row.id }));
+  return c.html(
+    <FraudPage
+      ctx={pageContext(c)}
+      rows={shown}
+      reasons={reasons.map((r) => r.reason)}
+      reason={reason}
+      cursor={cursor}
+      next={next}
+    />,
+  );
+});
+
+const STATES = new Set<DeliveryState>(["pending", "failing", "delivered"]);
+
+admin.get("/deliveries", async (c) => {
+  const query = c.req.query();
+  const state = STATES.has(query.state as DeliveryState) ? (query.state as DeliveryState) : undefined;
+  const before = decodeCursor(query.cursor);
+  const [events, held, unprocessable] = await Promise.all([
+    listEvents(c.var.db, PAGE + 1, before?.at, state),
+    heldStripeEvents(c.var.db, PAGE + 1, decodeCursor(query.held)),
+    unprocessableStripeEvents(c.var.db, PAGE + 1, decodeCursor(query.unprocessable)),
+  ]);
+  const outbox = paged(events, (e) => ({ at: e.sequence, id: "outbox" }));
+  const heldPage = paged(held, (h) => ({ at: h.receivedAt, id: h.eventId }));
+  const badPage = paged(unprocessable, (u) => ({ at: u.processedAt, id: u.id }));
+  return c.html(
+    <DeliveriesPage
+      ctx={pageContext(c)}
+      events={outbox.shown}
+      state={state}
+      cursor={query.cursor}
+      next={outbox.next}
+      held={heldPage.shown}
+      heldCursor={query.held}
+      heldNext={heldPage.next}
+      unprocessable={badPage.shown}
+      unprocessableCursor={query.unprocessable}
+      unprocessableNext={badPage.next}
+      eventsUrl={c.var.config.eventsUrl}
+      notice={query.done === "retry" ? "The event is due now; the outbox was woken to deliver it." : undefined}
+    />,
+  );
+});
+
+admin.post("/deliveries/:sequence/retry", async (c) => {
+  const sequence = Number(c.req.param("sequence"));
+  if (!Number.isSafeInteger(sequence) || sequence < 1) throw new ApiError(404, "not_found", "No such event");
+  if (!(await makeDueNow(c.var.db, sequence, Date.now()))) {
+    throw new ApiError(409, "conflict", `Event ${sequence} is delivered already, or does not exist`);
+  }
+  wakeOutbox(c);
+  return c.redirect("/admin/deliveries?done=retry", 303);
+});
+
+admin.get("/settings", (c) => {
+  const bindings = c.env as unknown as Record<string, unknown>;
+  const bound = Object.fromEntries(RATE_LIMITS.map((l) => [l.binding, bindings[l.binding] !== undefined]));
+  return c.html(<SettingsPage ctx={pageContext(c)} config={c.var.config} bound={bound} />);
 });

@@ -237,7 +237,7 @@ export const ReferrerPage: FC<{ ctx: PageContext; view: ReferrerView }> = ({ ctx
             </table>
           </div>
         )}
-        <Pager base={base} params={{ referrals: view.referralsCursor }} next={view.referralsNext} />
+        <Pager base={base} params={{ referrals: view.referralsCursor }} next={view.referralsNext} param="referrals" />
       </section>
       <section aria-labelledby="ledger-heading">
         <h2 id="ledger-heading">Ledger</h2>
@@ -295,7 +295,7 @@ export const ReferrerPage: FC<{ ctx: PageContext; view: ReferrerView }> = ({ ctx
             </table>
           </div>
         )}
-        <Pager base={base} params={{ ledger: view.ledgerCursor }} next={view.ledgerNext} />
+        <Pager base={base} params={{ ledger: view.ledgerCursor }} next={view.ledgerNext} param="ledger" />
       </section>
       <section aria-labelledby="grant-heading">
         <h2 id="grant-heading">Grant a manual reward</h2>
