@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, inArray, like, lt, lte, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, lt, lte, or, sql } from "drizzle-orm";
 import type { Db } from "../db/client";
 import {
   adminAudit,
@@ -45,7 +45,7 @@ export function listReferrers(db: Db, limit: number, search?: string, cursor?: {
     ? or(
         eq(referralCodes.userId, term),
         eq(referralCodes.code, term.toUpperCase()),
-        like(referralCodes.displayName, `${term.replace(/[\\%_]/g, (m) => `\\${m}`)}%`),
+        sql`${referralCodes.displayName} LIKE ${`${term.replace(/[\\%_]/g, (m) => `\\${m}`)}%`} ESCAPE '\\'`,
       )
     : undefined;
   const after = cursor

@@ -36,8 +36,11 @@ describe("the console's referrers", () => {
       const html = await (await page(session, `/admin/referrers?q=${encodeURIComponent(q)}`)).text();
       expect(html, q).toContain('href="/admin/referrers/search-dana"');
     }
-    const html = await (await page(session, "/admin/referrers?q=ana")).text();
-    expect(html).not.toContain('href="/admin/referrers/search-dana"');
+    // Only a prefix matches, and LIKE's wildcards in the search are plain characters.
+    for (const q of ["ana", "Dana_", "%ana"]) {
+      const html = await (await page(session, `/admin/referrers?q=${encodeURIComponent(q)}`)).text();
+      expect(html, q).not.toContain('href="/admin/referrers/search-dana"');
+    }
   });
 
   it("shows a referrer's code, live counters, referrals, ledger and entitlements", async () => {
