@@ -203,3 +203,24 @@ describe("ledger actions in the console", () => {
     expect(await countRows("SELECT count(*) AS n FROM outbox_events")).toBe(events);
   });
 });
+
+describe("erasure and the console's audit log", () => {
+  it("exports a user's audit rows and erases their id from them, keeping what was done", async () => {
+    const { userId, rewardId, session, csrf } = await setup();
+    const note = `Revoked: ${userId} shared the link on a coupon site`;
+    expect(
+      (await post(session, `/admin/rewards/${rewardId}/revoke`, { _csrf: csrf, confirm: "yes", note })).status,
+    ).toBe(303);
+    const exported = (await (await api(`/api/users/${userId}/export`)).json()) as { operatorActions: Json[] };
+    expect(exported.operatorActions).toEqual([expect.objectContaining({ action: "reward.revoke", note })]);
+    expect((await api(`/api/users/${userId}`, { method: "DELETE" })).status).toBe(200);
+    expect(await auditRows(userId)).toEqual([]);
+    const kept = await env.DB.prepare("SELECT user_id, note, action FROM admin_audit WHERE reward_id = ?")
+      .bind(rewardId)
+      .first<{ user_id: string; note: string; action: string }>();
+    expect(kept?.action).toBe("reward.revoke");
+    expect(kept?.user_id).toMatch(/^erased:/);
+    expect(kept?.note).not.toContain(userId);
+    expect(kept?.note).toContain(kept?.user_id);
+  });
+});
