@@ -7,3 +7,8 @@ declare namespace Cloudflare {
     TIGHT_ADMIN_LOGIN_LIMITER: RateLimit;
   }
 }
+
+declare module "*?raw" {
+  const text: string;
+  export default text;
+}

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { RATE_LIMITS } from "../../src/admin/pages/settings";
 import { testBindings } from "../bindings";
 import { attribute, createCode } from "../helpers";
 import { ADMIN_KEY, csrfOf, login, page, post } from "./console";
@@ -116,5 +117,15 @@ describe("settings in the console", () => {
     ]) {
       expect(html).not.toContain(secret);
     }
+  });
+});
+
+describe("the settings page's rate limits", () => {
+  it("match the budgets wrangler.toml gives the limiters", async () => {
+    const toml = (await import("../../wrangler.toml?raw")).default;
+    const declared = [...toml.matchAll(/name = "(\w+)".*\n.*\nsimple = \{ limit = (\d+), period = (\d+) \}/g)].map(
+      (m) => ({ binding: m[1], limit: Number(m[2]), period: Number(m[3]) }),
+    );
+    expect(RATE_LIMITS.map(({ binding, limit, period }) => ({ binding, limit, period }))).toEqual(declared);
   });
 });
