@@ -13,6 +13,8 @@ export interface PageContext {
   csrf?: string;
   /** The path, so the navigation can mark where the operator is. */
   path: string;
+  /** A session to end; behind Cloudflare Access there is none. */
+  signOut?: boolean;
 }
 
 const STYLE = `
@@ -123,7 +125,7 @@ export const Layout: FC<{ ctx: PageContext; title: string; children?: Child }> =
                 {ctx.actor}
               </span>
               <CsrfField ctx={ctx} />
-              <button type="submit">Sign out</button>
+              {ctx.signOut ? <button type="submit">Sign out</button> : null}
             </form>
           </div>
         </header>

@@ -66,6 +66,7 @@ const pageContext = (c: C): PageContext => ({
   actor: c.var.operator?.actor,
   csrf: c.var.csrf,
   path: c.req.path,
+  signOut: !c.var.config.access,
 });
 
 const readDeps = (c: C) => ({ db: c.var.db, config: c.var.config, counters: c.env.CODE_COUNTER });
