@@ -21,6 +21,8 @@ interface __BaseEnv_Env {
 	EVENTS_RETRY_BASE_S: string;
 	CLICK_RETENTION_DAYS: string;
 	CLAWBACK_DAYS: string;
+	ACCESS_TEAM_DOMAIN: string;
+	ACCESS_AUD: string;
 	API_KEYS: string;
 	ATTRIBUTION_KEYS: string;
 	WIDGET_KEYS: string;
