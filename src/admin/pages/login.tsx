@@ -3,8 +3,8 @@ import { Layout, type PageContext } from "../layout";
 
 export const LoginPage: FC<{ ctx: PageContext; error?: string }> = ({ ctx, error }) => (
   <Layout ctx={ctx} title="Sign in">
-    <section class="login" aria-labelledby="login-heading">
-      <h1 id="login-heading">Referral console</h1>
+    <section class="login" aria-label="Sign in">
+      <h1>Referral console</h1>
       <p class="muted">Sign in with an admin key (one of ADMIN_KEYS). The session lasts 12 hours.</p>
       <form method="post" action="/admin/login">
         <label>
