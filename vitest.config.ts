@@ -13,7 +13,7 @@ export default defineConfig(async () => {
           bindings: { ...testBindings, TEST_MIGRATIONS: migrations },
           // Limiters with a tiny budget, one per test that swaps one in to reach a limit quickly.
           ratelimits: Object.fromEntries(
-            ["API_LIMITER", "ATTRIBUTION_LIMITER", "WIDGET_LIMITER"].map((name, i) => [
+            ["API_LIMITER", "ATTRIBUTION_LIMITER", "WIDGET_LIMITER", "ADMIN_LOGIN_LIMITER"].map((name, i) => [
               `TIGHT_${name}`,
               { namespace_id: String(9001 + i), simple: { limit: 3, period: 60 } },
             ]),

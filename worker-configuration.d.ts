@@ -6,6 +6,7 @@ interface __BaseEnv_Env {
 	API_LIMITER: RateLimit;
 	ATTRIBUTION_LIMITER: RateLimit;
 	WIDGET_LIMITER: RateLimit;
+	ADMIN_LOGIN_LIMITER: RateLimit;
 	SIGNUP_URL: string;
 	CODE_PREFIX: string;
 	ATTRIBUTION_WINDOW_DAYS: string;
@@ -21,6 +22,8 @@ interface __BaseEnv_Env {
 	EVENTS_RETRY_BASE_S: string;
 	CLICK_RETENTION_DAYS: string;
 	CLAWBACK_DAYS: string;
+	ACCESS_TEAM_DOMAIN: string;
+	ACCESS_AUD: string;
 	API_KEYS: string;
 	ATTRIBUTION_KEYS: string;
 	WIDGET_KEYS: string;

@@ -1,7 +1,7 @@
 // `npm start`: local secrets, local D1 migrations, `wrangler dev` on 127.0.0.1:8787,
 // then an idempotent demo code, printed with the local API key.
 import { spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 
 const PORT = 8787;
 const BASE = `http://127.0.0.1:${PORT}`;
@@ -10,6 +10,17 @@ const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEN
 if (!existsSync(".dev.vars")) {
   copyFileSync(".dev.vars.example", ".dev.vars");
   console.log("Created .dev.vars from .dev.vars.example (local secrets).");
+}
+
+// A .dev.vars made before the console existed gets the example's admin key.
+if (!/^ADMIN_KEYS=/m.test(readFileSync(".dev.vars", "utf8"))) {
+  const line = readFileSync(".dev.vars.example", "utf8")
+    .split("\n")
+    .find((entry) => entry.startsWith("ADMIN_KEYS="));
+  if (line) {
+    appendFileSync(".dev.vars", `\n${line}\n`);
+    console.log("Added a local ADMIN_KEYS to .dev.vars (the operator's console).");
+  }
 }
 
 const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local"], { stdio: "inherit", env });
@@ -24,12 +35,16 @@ const dev = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(PORT
 for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code) => process.exit(code ?? 0));
 
-/** The first API key in .dev.vars. */
-function localApiKey() {
+/** The first key of a comma-separated setting in .dev.vars. */
+function localKey(name = "API_KEYS") {
   const line = readFileSync(".dev.vars", "utf8")
     .split("\n")
-    .find((entry) => entry.startsWith("API_KEYS="));
-  return line?.slice("API_KEYS=".length).replace(/^"|"$/g, "").split(",")[0]?.trim();
+    .find((entry) => entry.startsWith(`${name}=`));
+  return line
+    ?.slice(name.length + 1)
+    .replace(/^"|"$/g, "")
+    .split(",")[0]
+    ?.trim();
 }
 
 async function waitForService() {
@@ -46,7 +61,8 @@ async function waitForService() {
 
 try {
   await waitForService();
-  const apiKey = localApiKey();
+  const apiKey = localKey();
+  const adminKey = localKey("ADMIN_KEYS");
   const res = await fetch(`${BASE}/api/codes`, {
     method: "POST",
     headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
@@ -69,6 +85,7 @@ try {
  API key:     ${apiKey}
  Widget:      ${token ? `${BASE}/widgets/v1/embed?token=${token}` : "(no widget token: check WIDGET_KEYS in .dev.vars)"}
  API docs:    ${BASE}/docs
+ Console:     ${BASE}/admin (admin key: ${adminKey ?? "set ADMIN_KEYS in .dev.vars"})
 
  Try it:
    curl -i -A "Mozilla/5.0 (Macintosh) Chrome/131.0 Safari/537.36" ${link}

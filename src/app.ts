@@ -13,6 +13,7 @@ import { describeError } from "./log";
 import { requireApiKey } from "./middleware/api-key";
 import { credentialKey, jsonBody, rateLimit, securityHeaders } from "./middleware/limits";
 import { createRouter } from "./openapi";
+import { admin } from "./routes/admin";
 import { attributions } from "./routes/attributions";
 import { codes } from "./routes/codes";
 import { events } from "./routes/events";
@@ -104,6 +105,9 @@ const routes = app
   .route("/", users)
   .route("/", events)
   .route("/", widgets);
+
+// The operator's console: HTML pages with their own auth, outside the typed API.
+app.route("/admin", admin);
 
 const DOCUMENT_INFO = {
   title: "referral-edge",

@@ -85,6 +85,17 @@ const configSchema = z.object({
   WIDGET_KEYS: signingKeys,
   WIDGET_TOKEN_TTL_S: positiveInt(3600, 86_400),
   WIDGET_ORIGINS: optionalText.transform((value) => (value ? list(value) : [])).pipe(z.array(z.url())),
+  ADMIN_KEYS: optionalText
+    .transform((value) => (value ? list(value) : []))
+    .pipe(z.array(z.string().min(16, "each key needs at least 16 characters"))),
+  ACCESS_TEAM_DOMAIN: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/, "must be a host name such as team.cloudflareaccess.com")
+      .optional(),
+  ),
+  ACCESS_AUD: optionalText,
+  ACCESS_CERTS_URL: optionalText.pipe(z.url().optional()),
 });
 
 /** The service's settings, parsed once per isolate from the Worker's bindings. */
@@ -125,6 +136,10 @@ export interface Config {
   widgetTokenTtlMs: number;
   /** Browser origins allowed to call the widget API (CORS) and to frame the embed page. */
   widgetOrigins: string[];
+  /** Keys that open the operator's console at /admin/login; empty with Access configured. */
+  adminKeys: string[];
+  /** Cloudflare Access in front of /admin: every request carries its signed assertion. */
+  access: { teamDomain: string; aud: string; certsUrl: string } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -147,6 +162,12 @@ export function parseConfig(env: Record<string, unknown>): Config {
   const v = parsed.data;
   if (v.EVENTS_URL && v.EVENTS_SECRETS.length === 0) {
     throw new ConfigError("Invalid configuration: EVENTS_SECRETS is required when EVENTS_URL is set");
+  }
+  if (v.ADMIN_KEYS.some((key) => v.API_KEYS.includes(key))) {
+    throw new ConfigError("Invalid configuration: ADMIN_KEYS must not repeat a key from API_KEYS");
+  }
+  if ((v.ACCESS_TEAM_DOMAIN === undefined) !== (v.ACCESS_AUD === undefined)) {
+    throw new ConfigError("Invalid configuration: ACCESS_TEAM_DOMAIN and ACCESS_AUD are set together");
   }
   const [signingKey] = v.ATTRIBUTION_KEYS;
   if (!signingKey) throw new ConfigError("Invalid configuration: ATTRIBUTION_KEYS needs at least one key");
@@ -175,6 +196,15 @@ export function parseConfig(env: Record<string, unknown>): Config {
     widgetKeys: v.WIDGET_KEYS,
     widgetTokenTtlMs: v.WIDGET_TOKEN_TTL_S * 1000,
     widgetOrigins: v.WIDGET_ORIGINS.map((origin) => new URL(origin).origin),
+    adminKeys: v.ADMIN_KEYS,
+    access:
+      v.ACCESS_TEAM_DOMAIN && v.ACCESS_AUD
+        ? {
+            teamDomain: v.ACCESS_TEAM_DOMAIN,
+            aud: v.ACCESS_AUD,
+            certsUrl: v.ACCESS_CERTS_URL ?? `https://${v.ACCESS_TEAM_DOMAIN}/cdn-cgi/access/certs`,
+          }
+        : undefined,
   };
 }
 

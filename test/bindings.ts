@@ -15,4 +15,5 @@ export const testBindings = {
   WIDGET_KEYS: "w2:test-widget-secret-new-00000,w1:test-widget-secret-old-00000",
   WIDGET_TOKEN_TTL_S: "3600",
   WIDGET_ORIGINS: "https://dashboard.example.com,http://127.0.0.1:8788",
+  ADMIN_KEYS: "test-admin-key-0123456789,test-admin-key-retired-0001",
 };

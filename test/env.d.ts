@@ -4,5 +4,11 @@ declare namespace Cloudflare {
     TIGHT_API_LIMITER: RateLimit;
     TIGHT_ATTRIBUTION_LIMITER: RateLimit;
     TIGHT_WIDGET_LIMITER: RateLimit;
+    TIGHT_ADMIN_LOGIN_LIMITER: RateLimit;
   }
+}
+
+declare module "*?raw" {
+  const text: string;
+  export default text;
 }

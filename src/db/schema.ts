@@ -414,3 +414,25 @@ export const stripeCustomers = sqliteTable(
   },
   (t) => [index("stripe_customers_user_idx").on(t.userId)],
 );
+
+export const adminActions = ["reward.revoke", "reward.hold", "reward.release", "reward.grant"] as const;
+export type AdminAction = (typeof adminActions)[number];
+
+/**
+ * What operators did in the console: one row per ledger action, written in
+ * the same batch as the change it records, with the operator's note.
+ */
+export const adminAudit = sqliteTable(
+  "admin_audit",
+  {
+    id: text("id").primaryKey(),
+    /** The operator: an admin key's fingerprint, or the email Cloudflare Access vouched for. */
+    actor: text("actor").notNull(),
+    action: text("action", { enum: adminActions }).notNull(),
+    rewardId: text("reward_id"),
+    userId: text("user_id").notNull(),
+    note: text("note").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (t) => [index("admin_audit_user_idx").on(t.userId, t.createdAt)],
+);

@@ -1,6 +1,7 @@
 import { eq, inArray, sql } from "drizzle-orm";
 import { type BatchItem, type Db, runBatch } from "../db/client";
 import {
+  adminAudit,
   blockedAttributions,
   clickBacklog,
   clicks,
@@ -41,7 +42,7 @@ export async function exportUser(db: Db, userId: string) {
       : Promise.resolve([]),
   ]);
   const customerIds = customers.map((customer) => customer.customerId);
-  const [referringClick, heldEvents, events] = await Promise.all([
+  const [referringClick, heldEvents, events, operatorActions] = await Promise.all([
     referredBy?.clickId ? db.select().from(clicks).where(eq(clicks.id, referredBy.clickId)).get() : undefined,
     customerIds.length > 0
       ? db.select().from(stripeDeferredEvents).where(inArray(stripeDeferredEvents.customerId, customerIds))
@@ -54,6 +55,7 @@ export async function exportUser(db: Db, userId: string) {
                           json_extract(${outboxEvents.payload}, '$.refereeId'))`,
       )
       .orderBy(outboxEvents.sequence),
+    db.select().from(adminAudit).where(eq(adminAudit.userId, userId)).orderBy(adminAudit.createdAt),
   ]);
   const found =
     code !== undefined ||
@@ -80,6 +82,7 @@ export async function exportUser(db: Db, userId: string) {
       heldEvents: heldEvents.map((event) => ({ ...event, payload: JSON.parse(event.payload) as unknown })),
     },
     events: events.map((event) => ({ ...event, payload: JSON.parse(event.payload) as unknown })),
+    operatorActions,
   };
 }
 
@@ -190,6 +193,11 @@ function erasureStatements(
     ),
     // A failed delivery's error may quote the host's answer, which may name the user.
     db.run(sql`UPDATE ${outboxEvents} SET last_error = NULL WHERE instr(last_error, ${userId}) > 0`),
+    // The console's audit log keeps what operators did and why, naming the tombstone.
+    db.update(adminAudit).set({ userId: tombstone }).where(eq(adminAudit.userId, userId)),
+    db.run(
+      sql`UPDATE ${adminAudit} SET note = replace(note, ${userId}, ${tombstone}) WHERE instr(note, ${userId}) > 0`,
+    ),
     ...(customerIds.length > 0
       ? [db.delete(stripeDeferredEvents).where(inArray(stripeDeferredEvents.customerId, customerIds))]
       : []),
