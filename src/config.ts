@@ -57,12 +57,17 @@ const configSchema = z.object({
   COOKIE_DOMAIN: optionalText,
   // Share links are built on this origin and nothing else (never the request's Host), so every
   // environment names it: npm start, the local service and the tests set it too.
-  PUBLIC_URL: optionalText.pipe(
-    z.url({
-      protocol: /^https?$/,
-      error: "is required: the http(s) origin share links are built on, such as https://refer.example.com",
-    }),
-  ),
+  PUBLIC_URL: optionalText
+    .pipe(
+      z.url({
+        protocol: /^https?$/,
+        error: "is required: the http(s) origin share links are built on, such as https://refer.example.com",
+      }),
+    )
+    .refine((value) => {
+      const url = new URL(value);
+      return url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password;
+    }, "must be an origin only (scheme, host, port): share links add /r/CODE to it"),
   CLICK_SHARDS: positiveInt(1, 64),
   MAX_REFEREES_PER_CLICK: positiveInt(1, 1000),
   API_KEYS: z

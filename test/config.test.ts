@@ -35,6 +35,14 @@ describe("config", () => {
   });
 
   it.each([
+    ["a path", "https://refer.example.com/app"],
+    ["a query", "https://refer.example.com/?a=1"],
+    ["a fragment", "https://refer.example.com/#x"],
+  ])("refuses a PUBLIC_URL with %s: share links add /r/CODE to an origin", (_name, value) => {
+    expect(() => parseConfig({ ...testBindings, PUBLIC_URL: value })).toThrow(/PUBLIC_URL must be an origin only/);
+  });
+
+  it.each([
     ["API_KEYS", { API_KEYS: undefined }],
     ["API_KEYS", { API_KEYS: "short" }],
     ["ATTRIBUTION_KEYS", { ATTRIBUTION_KEYS: "no-colon-here-at-all-0000" }],

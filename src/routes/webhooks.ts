@@ -54,7 +54,14 @@ const stripeWebhookRoute = createRoute({
 export const webhooks = createRouter().openapi(stripeWebhookRoute, async (c) => {
   const config = c.var.config;
   const event = await verifyStripeEvent(await c.req.text(), c.req.header("stripe-signature"), config);
-  if (typeof event.id !== "string" || typeof event.type !== "string" || typeof event.data?.object !== "object") {
+  const body: Partial<typeof event> | null = event;
+  if (
+    typeof body !== "object" ||
+    body === null ||
+    typeof body.id !== "string" ||
+    typeof body.type !== "string" ||
+    typeof body.data?.object !== "object"
+  ) {
     throw new ApiError(400, "invalid_event", "The body is not a Stripe event");
   }
   const deps = { db: createDb(c.env.DB), config, stripe: stripeClient(config) };

@@ -1,4 +1,4 @@
-import { eq, inArray, sql } from "drizzle-orm";
+import { eq, inArray, type SQL, sql } from "drizzle-orm";
 import { type BatchItem, type Db, runBatch } from "../db/client";
 import {
   adminAudit,
@@ -24,6 +24,10 @@ import { type CodeCounter, counterName, counterStub } from "../durable-objects/c
 /** Tombstones start with this: an id no host product hands out. */
 export const ERASED_PREFIX = "erased:";
 
+/** The user's Stripe customers, as a subquery: a user may have any number, and D1 binds at most 100 values. */
+const customersOf = (db: Db, userId: string) =>
+  db.select({ id: stripeCustomers.customerId }).from(stripeCustomers).where(eq(stripeCustomers.userId, userId));
+
 /** Everything stored about one user of the host product, as one JSON document. */
 export async function exportUser(db: Db, userId: string) {
   const code = await db.select().from(referralCodes).where(eq(referralCodes.userId, userId)).get();
@@ -41,12 +45,12 @@ export async function exportUser(db: Db, userId: string) {
       ? db.select().from(codeDaily).where(eq(codeDaily.code, code.code)).orderBy(codeDaily.day)
       : Promise.resolve([]),
   ]);
-  const customerIds = customers.map((customer) => customer.customerId);
   const [referringClick, heldEvents, events, operatorActions] = await Promise.all([
     referredBy?.clickId ? db.select().from(clicks).where(eq(clicks.id, referredBy.clickId)).get() : undefined,
-    customerIds.length > 0
-      ? db.select().from(stripeDeferredEvents).where(inArray(stripeDeferredEvents.customerId, customerIds))
-      : Promise.resolve([]),
+    db
+      .select()
+      .from(stripeDeferredEvents)
+      .where(inArray(stripeDeferredEvents.customerId, customersOf(db, userId))),
     db
       .select({ id: outboxEvents.id, type: outboxEvents.type, payload: outboxEvents.payload })
       .from(outboxEvents)
@@ -118,7 +122,7 @@ export async function eraseUser(deps: ErasureDeps, userId: string) {
     // counted rather than counted under a name that is about to go.
     if (code) await forgetCode(deps, code.old);
     try {
-      await runBatch(deps.db, erasureStatements(deps.db, userId, tombstone, code, exported));
+      await runBatch(deps.db, erasureStatements(deps.db, userId, tombstone, code));
     } catch (error) {
       if (attempt >= MAX_ATTEMPTS) throw error;
       continue;
@@ -148,22 +152,18 @@ async function forgetCode(deps: ErasureDeps, code: string): Promise<void> {
   await Promise.all([...names].map((name) => deps.counters.getByName(name).forget(code)));
 }
 
-type Exported = NonNullable<Awaited<ReturnType<typeof exportUser>>>;
-
 function erasureStatements(
   db: Db,
   userId: string,
   tombstone: string,
   code: { old: string; next: string } | null,
-  exported: Exported,
 ): BatchItem[] {
-  const customerIds = exported.stripe.customers.map((c) => c.customerId);
   const padded = sql`(':' || ${rewards.dedupeKey} || ':')`;
   // Twice, for a key that names the user in two parts in a row.
   const once = sql`replace(${padded}, ${`:${userId}:`}, ${`:${tombstone}:`})`;
   const replaced = sql`replace(${once}, ${`:${userId}:`}, ${`:${tombstone}:`})`;
   return [
-    ...guardStatements(db, userId, exported),
+    ...guardStatements(db, userId),
     db
       .update(referralCodes)
       .set({ userId: tombstone, displayName: null, emailHash: null, ...(code ? { code: code.next } : {}) })
@@ -198,9 +198,7 @@ function erasureStatements(
     db.run(
       sql`UPDATE ${adminAudit} SET note = replace(note, ${userId}, ${tombstone}) WHERE instr(note, ${userId}) > 0`,
     ),
-    ...(customerIds.length > 0
-      ? [db.delete(stripeDeferredEvents).where(inArray(stripeDeferredEvents.customerId, customerIds))]
-      : []),
+    db.delete(stripeDeferredEvents).where(inArray(stripeDeferredEvents.customerId, customersOf(db, userId))),
   ];
 }
 
@@ -214,22 +212,23 @@ function erasureStatements(
  * payment-intent subjects; those are bumped in the same batch, so such an
  * event fails on its guard, retries, and sees the tombstone.
  */
-function guardStatements(db: Db, userId: string, exported: Exported): BatchItem[] {
-  const { customers, payments, charges, disputes } = exported.stripe;
-  const subjects = new Set([
-    ...customers.map((c) => `customer:${c.customerId}`),
-    ...[...charges.map((c) => c.id), ...disputes.map((d) => d.chargeId)].map((id) => `charge:${id}`),
-    ...[...payments, ...charges, ...disputes]
-      .map((fact) => fact.paymentIntent)
-      .filter((pi): pi is string => pi !== null)
-      .map((pi) => `pi:${pi}`),
-  ]);
+function guardStatements(db: Db, userId: string): BatchItem[] {
+  // Whatever the user's Stripe history, the subjects come from SQL, not from bound values;
+  // two statements, as D1 allows few terms in one compound SELECT. A subject bumped twice is still just newer.
+  const bump = (subjects: SQL) =>
+    db.run(sql`
+      INSERT INTO ${stripeGuards} (subject, version, event_id)
+      SELECT s.subject,
+        coalesce((SELECT max(g.version) FROM ${stripeGuards} AS g WHERE g.subject = s.subject), 0) + 1, 'erasure'
+      FROM (${subjects}) AS s`);
   return [
-    ...[...subjects].map((subject) =>
-      db.run(sql`
-        INSERT INTO ${stripeGuards} (subject, version, event_id)
-        SELECT ${subject}, coalesce(max(version), 0) + 1, 'erasure' FROM ${stripeGuards} WHERE subject = ${subject}`),
-    ),
+    bump(sql`SELECT 'customer:' || customer_id AS subject FROM ${stripeCustomers} WHERE user_id = ${userId}
+      UNION SELECT 'charge:' || id FROM ${stripeCharges} WHERE user_id = ${userId}
+      UNION SELECT 'charge:' || charge_id FROM ${stripeDisputes} WHERE user_id = ${userId}`),
+    bump(sql`SELECT 'pi:' || payment_intent AS subject FROM ${stripePayments}
+        WHERE user_id = ${userId} AND payment_intent IS NOT NULL
+      UNION SELECT 'pi:' || payment_intent FROM ${stripeCharges} WHERE user_id = ${userId} AND payment_intent IS NOT NULL
+      UNION SELECT 'pi:' || payment_intent FROM ${stripeDisputes} WHERE user_id = ${userId} AND payment_intent IS NOT NULL`),
     db.delete(stripeGuards).where(eq(stripeGuards.subject, `user:${userId}`)),
   ];
 }

@@ -78,6 +78,8 @@ const MAX_ATTEMPTS = 8;
 export interface VerifiedEvent {
   id: string;
   type: string;
+  /** The connected account a Connect event is about. */
+  account?: unknown;
   created?: unknown;
   data: { object: unknown };
 }
@@ -101,7 +103,8 @@ export async function processStripeEvent(deps: StripeDeps, event: VerifiedEvent,
     });
     return { outcome: "unprocessable" };
   }
-  const apiCharge = facts?.dispute ? await lookUpDisputedCharge(deps, facts.dispute) : undefined;
+  const account = typeof event.account === "string" ? event.account : undefined;
+  const apiCharge = facts?.dispute ? await lookUpDisputedCharge(deps, facts.dispute, account) : undefined;
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const plan = facts
@@ -124,10 +127,31 @@ export async function processStripeEvent(deps: StripeDeps, event: VerifiedEvent,
   throw new ApiError(503, "busy", "Too many concurrent changes for this customer; Stripe will retry");
 }
 
-/** A dispute names only its charge: fetch that charge when it is not known and the API is available. */
-async function lookUpDisputedCharge(deps: StripeDeps, dispute: DisputeFact): Promise<ChargeFact | undefined> {
+/**
+ * A dispute names only its charge: fetch that charge when it is not known and
+ * the API is available. A charge the API cannot give (another account's, the
+ * other mode's, gone) leaves the dispute unresolved, kept until its charge
+ * shows up: a 5xx would only make Stripe resend the same event for days.
+ */
+async function lookUpDisputedCharge(
+  deps: StripeDeps,
+  dispute: DisputeFact,
+  account: string | undefined,
+): Promise<ChargeFact | undefined> {
   if (!deps.stripe || (await disputeUser(deps.db, dispute))) return undefined;
-  const charge = chargeSchema.safeParse(await deps.stripe.charges.retrieve(dispute.chargeId));
+  let retrieved: unknown;
+  try {
+    retrieved = await deps.stripe.charges.retrieve(dispute.chargeId, {}, account ? { stripeAccount: account } : {});
+  } catch (error) {
+    // Stripe's answer says the charge is not there; anything else (network, 5xx, rate limit) is worth a retry.
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status !== undefined && status >= 400 && status < 500 && status !== 429) {
+      console.warn(`Stripe has no charge ${dispute.chargeId} for dispute ${dispute.id} (${status}); kept unresolved`);
+      return undefined;
+    }
+    throw error;
+  }
+  const charge = chargeSchema.safeParse(retrieved);
   if (!charge.success) {
     console.warn(`Stripe charge ${dispute.chargeId} of dispute ${dispute.id} has an unexpected shape; not used`);
     return undefined;

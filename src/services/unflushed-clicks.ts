@@ -4,6 +4,7 @@ import {
   counterName,
   type UnflushedClicks,
 } from "../durable-objects/code-counter";
+import { describeError } from "../log";
 
 /**
  * Clicks the counters counted but D1's daily aggregates do not hold yet, so
@@ -25,7 +26,12 @@ export function counterNamesOf(code: string, shards: number): string[] {
   return [...new Set(Array.from({ length: shards }, (_, shard) => counterName(code, shard)))];
 }
 
-/** Asks each counter for its unflushed clicks of `code` (of every code when null), per day in [from, to]. */
+/**
+ * Asks each counter for its unflushed clicks of `code` (of every code when
+ * null), per day in [from, to]. A counter that does not answer is left out:
+ * the read then shows what D1 has for it (its clicks up to its last flush)
+ * rather than failing the whole read; the next read catches up.
+ */
 export async function askCounters(
   namespace: DurableObjectNamespace<CodeCounter>,
   names: readonly string[],
@@ -33,14 +39,17 @@ export async function askCounters(
   from: string,
   to: string,
 ): Promise<AskedCounters> {
-  return Promise.all(
-    names.map(
-      async (name): Promise<AskedCounters[number]> => [
-        name,
-        await namespace.getByName(name).unflushedClicks(code, from, to),
-      ],
-    ),
+  const asked = await Promise.all(
+    names.map(async (name): Promise<AskedCounters[number] | null> => {
+      try {
+        return [name, await namespace.getByName(name).unflushedClicks(code, from, to)];
+      } catch (error) {
+        console.warn(`counter ${name} did not report its unflushed clicks; read without them`, describeError(error));
+        return null;
+      }
+    }),
   );
+  return asked.filter((entry): entry is AskedCounters[number] => entry !== null);
 }
 
 /** Per day, the clicks the counters hold beyond the flushes D1 showed as landed. */

@@ -164,4 +164,24 @@ describe("disputes through the Stripe API", () => {
     expect(await creditReward(r.referrerId)).toMatchObject({ status: "pending" });
     expect(await countRows("SELECT count(*) AS n FROM stripe_disputes WHERE user_id = ?", r.refereeId)).toBe(1);
   });
+
+  it("keeps a dispute unresolved, answering 200, when Stripe has no such charge (another account's or mode's)", async () => {
+    const calls = stubStripe();
+    const chargeId = newChargeId();
+    const disputeId = newDisputeId();
+    const event = disputeEvent("charge.dispute.created", {
+      disputeId,
+      chargeId,
+      status: "needs_response",
+      at: Date.now(),
+    });
+
+    const result = await processStripeEvent(deps(), event as never, Date.now());
+
+    expect(result.outcome).toBe("unresolved");
+    expect(calls.map((c) => `${c.method} ${c.path}`)).toEqual([`GET /v1/charges/${chargeId}`]);
+    expect(
+      await countRows("SELECT count(*) AS n FROM stripe_disputes WHERE id = ? AND user_id IS NULL", disputeId),
+    ).toBe(1);
+  });
 });

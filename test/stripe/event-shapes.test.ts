@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { runScheduled } from "../../src/scheduled";
-import { countRows } from "../helpers";
+import { api, countRows } from "../helpers";
 import { d1Snapshot } from "../properties/snapshot";
 import {
   chargeRefunded,
@@ -254,6 +254,14 @@ describe("signed events the service cannot read", () => {
     expect((await storedEvent(event.id))?.reason).toMatch(/^data\.object\.currency:/);
   });
 
+  it("refuses a signed body that is JSON but not an object with 400", async () => {
+    for (const body of ["null", "42", '"text"', "[]"]) {
+      const res = await deliver(body);
+      expect(res.status).toBe(400);
+      expect(res.body.error?.code).toBe("invalid_event");
+    }
+  });
+
   it("refuses a signature whose timestamp is in the future, and writes nothing", async () => {
     const event = invoicePaid({ customer: newCustomerId(), at: Date.now() });
     const res = await deliver(event, { timestamp: Math.floor(Date.now() / 1000) + 3600 });
@@ -334,6 +342,24 @@ describe("statements whose size grows with a customer's history", () => {
       paymentIntent: "pi_hist_7",
     });
     expect(await deliver(refund)).toMatchObject({ status: 200, body: { outcome: "applied" } });
+  });
+
+  it("export and erase a user with 150 Stripe customers", async () => {
+    const r = await referred();
+    await env.DB.batch(
+      Array.from({ length: 150 }, (_, i) =>
+        env.DB.prepare("INSERT INTO stripe_customers (customer_id, user_id, created_at) VALUES (?, ?, ?)").bind(
+          `cus_many_${i}`,
+          r.refereeId,
+          i,
+        ),
+      ),
+    );
+    const exported = await api(`/api/users/${r.refereeId}/export`);
+    expect(exported.status).toBe(200);
+    expect(((await exported.json()) as { stripe: { customers: unknown[] } }).stripe.customers).toHaveLength(150);
+    expect((await api(`/api/users/${r.refereeId}`, { method: "DELETE" })).status).toBe(200);
+    expect(await countRows("SELECT count(*) AS n FROM stripe_customers WHERE user_id = ?", r.refereeId)).toBe(0);
   });
 
   it("release 150 deferred events with one checkout", async () => {
