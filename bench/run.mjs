@@ -122,6 +122,29 @@ function seedClickHistory(service, code, count, offset) {
   );
 }
 
+/** Adds `count` referrers with signups and conversions straight in D1. */
+function seedReferrers(service, count) {
+  localD1(
+    service.state,
+    `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${count})
+     INSERT OR IGNORE INTO referral_codes (code, user_id, display_name, clicks, unique_clicks, signups, conversions, created_at)
+     SELECT 'DEVO-REF' || printf('%05d', i), 'bench-ref-' || i, 'Referrer ' || i, i % 500, i % 400, i % 50, i % 7, ${Date.now()} FROM n;`,
+  );
+}
+
+/** Signs in to the console with the bench's admin key; returns the session cookie. */
+async function adminSession(service) {
+  const res = await fetch(`${service.base}/admin/login`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ key: ADMIN_KEY }),
+    redirect: "manual",
+  });
+  const cookie = res.headers.get("set-cookie")?.split(";")[0];
+  if (res.status !== 303 || !cookie) throw new Error(`console login answered ${res.status}`);
+  return cookie;
+}
+
 /** Waits until D1 holds `expected` human click rows for the codes, or gives up. */
 async function waitForFlush(service, where, expected, timeoutMs = 180_000) {
   const until = Date.now() + timeoutMs;
@@ -149,7 +172,9 @@ log(`  ${fmt(bundle.raw / 1024, 1)} KiB raw, ${fmt(bundle.gzip / 1024, 1)} KiB g
 log("Starting the baseline Worker and the service in the local Workers runtime (wrangler dev)…");
 const baseline = await startLocalService({ port: 8791, config: "bench/baseline/wrangler.toml", migrate: false });
 writeBenchConfigs();
+const ADMIN_KEY = "bench-admin-key-0123456789";
 const serviceVars = (port) => ({
+  ADMIN_KEYS: ADMIN_KEY,
   CLICK_SHARDS: flags.shards,
   PUBLIC_URL: `http://127.0.0.1:${port}`,
   SIGNUP_URL: "https://app.example.com/signup",
@@ -196,7 +221,19 @@ try {
       me: await timeReads(`${service.base}/widgets/v1/me`, widgetHeaders),
       stats: await timeReads(`${service.base}/api/stats`, apiHeaders),
     };
+    // The console at the same scale, with 10,000 referrers: its pages read the same flat aggregates.
+    seedReferrers(service, 10_000);
+    const cookie = await adminSession(service);
+    const consoleHeaders = { cookie };
+    const consolePages = {
+      overview: await timeReads(`${service.base}/admin`, consoleHeaders, 100),
+      referrers: await timeReads(`${service.base}/admin/referrers`, consoleHeaders, 100),
+      search: await timeReads(`${service.base}/admin/referrers?q=bench-ref-77`, consoleHeaders, 100),
+      referrer: await timeReads(`${service.base}/admin/referrers/bench-reader`, consoleHeaders, 100),
+    };
     flatness = {
+      consoleReferrers: 10_000,
+      consoleMs: Object.fromEntries(Object.entries(consolePages).map(([page, timing]) => [page, timing.p50])),
       clickRows: rows,
       meMsAt1k: small.me.p50,
       meMsAtScale: large.me.p50,
@@ -334,6 +371,11 @@ try {
       ? [
           ["GET /widgets/v1/me at 1M ≤ 1.5 × at 1k", flatness.meRatio, flatness.meRatio <= 1.5],
           ["GET /api/stats at 1M ≤ 1.5 × at 1k", flatness.statsRatio, flatness.statsRatio <= 1.5],
+          ...Object.entries(flatness.consoleMs).map(([page, ms]) => [
+            `console ${page} at 10k referrers, 1M clicks: p50 < 100 ms`,
+            ms,
+            ms < 100,
+          ]),
         ]
       : []),
   ];
@@ -346,6 +388,12 @@ try {
     log(
       `Reads (p50 of 200 sequential calls): /widgets/v1/me ${fmt(flatness.meMsAt1k, 2)} ms → ${fmt(flatness.meMsAtScale, 2)} ms, ` +
         `/api/stats ${fmt(flatness.statsMsAt1k, 2)} ms → ${fmt(flatness.statsMsAtScale, 2)} ms at ${flatness.clickRows.toLocaleString("en-US")} click rows`,
+    );
+    log(
+      `Console (p50 of 100 sequential calls, 10,000 referrers, ${flatness.clickRows.toLocaleString("en-US")} click rows): ` +
+        Object.entries(flatness.consoleMs)
+          .map(([page, ms]) => `${page} ${fmt(ms, 2)} ms`)
+          .join(", "),
     );
   }
   log(`Bundle: ${bundle.raw} bytes raw, ${bundle.gzip} bytes gzip`);

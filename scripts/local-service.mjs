@@ -106,12 +106,17 @@ async function answers(base) {
  */
 export function localD1(state, sql) {
   const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "true" };
-  const out = spawnSync(
-    "wrangler",
-    ["d1", "execute", "DB", "--local", "--persist-to", state, "--json", "--command", sql],
-    { env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
-  );
-  if (out.status !== 0) throw new Error(`d1 execute failed:\n${out.stdout}\n${out.stderr}`);
-  const results = JSON.parse(out.stdout);
-  return results.at(-1)?.results ?? [];
+  // The running service may hold the database's write lock for a moment (a flush): try again.
+  for (let attempt = 1; ; attempt++) {
+    const out = spawnSync(
+      "wrangler",
+      ["d1", "execute", "DB", "--local", "--persist-to", state, "--json", "--command", sql],
+      { env, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
+    );
+    if (out.status === 0) return JSON.parse(out.stdout).at(-1)?.results ?? [];
+    if (attempt >= 5 || !`${out.stdout}${out.stderr}`.includes("SQLITE_BUSY")) {
+      throw new Error(`d1 execute failed:\n${out.stdout}\n${out.stderr}`);
+    }
+    spawnSync("sleep", ["1"]);
+  }
 }
