@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { type Db, runBatch } from "../db/client";
-import { findReward, grantStatement, type RewardRow, setRewardStatusStatement } from "../db/queries/rewards";
+import { clawbackStatement, findReward, type RewardRow, setRewardStatusStatement } from "../db/queries/rewards";
 import { type AdminAction, adminAudit, type RewardStatus, rewards } from "../db/schema";
 import { canTransition } from "../domain/ledger";
 import type { RewardRules } from "../domain/rules";
@@ -70,26 +70,7 @@ export async function revokeReward(db: Db, id: string, who: Actor, now: number):
   const change =
     how === "revoke"
       ? setRewardStatusStatement(db, reward.id, reward.status, "revoked", now, REVOKED_BY_OPERATOR)
-      : grantStatement(
-          db,
-          {
-            userId: reward.userId,
-            referralId: reward.referralId ?? reward.id,
-            role: "referrer",
-            rule: reward.rule,
-            type: reward.type,
-            amount: -reward.amount,
-            currency: reward.currency,
-            feature: null,
-            trigger: "clawback",
-            triggerId: reward.triggerId ?? reward.id,
-            dedupeKey: `${reward.dedupeKey}:clawback`,
-            validFrom: now,
-            validUntil: null,
-            condition: { kind: "always" },
-          },
-          now,
-        );
+      : clawbackStatement(db, reward, now);
   const [, audited] = await runBatch(db, [change, auditStatement(db, who, "reward.revoke", reward, now)]);
   if (!audited?.meta.changes) {
     throw conflict(how === "clawback" ? "The reward was already clawed back" : "The reward changed meanwhile: reload");

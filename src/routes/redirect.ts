@@ -60,7 +60,9 @@ export const redirect = createRouter().openapi(
     // gets no cookie; the code stays in the URL only if this isolate knows it exists.
     // The limit is per client address, not per visitor: the user agent is the
     // caller's to choose, so a budget per agent would be a budget per request.
-    if (await overLimit(c.env.CLICK_LIMITER, await clientKey(config.visitorSalt, ip))) {
+    // The client's key is a hash of its own: computed only when there is a limiter to ask.
+    const limiter = c.env.CLICK_LIMITER;
+    if (limiter && (await overLimit(limiter, await clientKey(config.visitorSalt, ip)))) {
       if (isKnownCode(code, now)) location.searchParams.set("ref", code);
       return c.redirect(location.href, 302);
     }

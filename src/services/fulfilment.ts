@@ -2,7 +2,7 @@ import { and, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Config } from "../config";
 import { type Db, runBatch } from "../db/client";
-import { grantStatement } from "../db/queries/rewards";
+import { clawbackStatement } from "../db/queries/rewards";
 import { rewards, stripeCustomers } from "../db/schema";
 import { describeError } from "../log";
 
@@ -94,26 +94,7 @@ export async function fulfilCredits(
           .update(rewards)
           .set({ fulfilledAt: now, externalRef: transaction.id, updatedAt: now })
           .where(eq(rewards.id, reward.id)),
-        grantStatement(
-          db,
-          {
-            userId: reward.userId,
-            referralId: reward.referralId ?? reward.id,
-            role: "referrer",
-            rule: reward.rule,
-            type: reward.type,
-            amount: -reward.amount,
-            currency: reward.currency,
-            feature: null,
-            trigger: "clawback",
-            triggerId: reward.triggerId ?? reward.id,
-            dedupeKey: `${reward.dedupeKey}:clawback`,
-            validFrom: now,
-            validUntil: null,
-            condition: { kind: "always" },
-          },
-          now,
-        ),
+        clawbackStatement(db, reward, now),
       ]);
     }
     result.applied++;

@@ -69,6 +69,41 @@ export function rewardFromRaw(raw: Record<string, unknown>): RewardRow {
   };
 }
 
+/**
+ * The debt entry that takes back a reward already spent: the same type and
+ * amount, negative, never edited into the spent entry. Once per reward (its
+ * dedupe key is the reward's with `:clawback`).
+ */
+export function clawbackStatement(
+  db: Db,
+  reward: Pick<
+    RewardRow,
+    "id" | "userId" | "referralId" | "rule" | "type" | "amount" | "currency" | "triggerId" | "dedupeKey"
+  >,
+  now: number,
+): BatchItem {
+  return grantStatement(
+    db,
+    {
+      userId: reward.userId,
+      referralId: reward.referralId ?? reward.id,
+      role: "referrer",
+      rule: reward.rule,
+      type: reward.type,
+      amount: -reward.amount,
+      currency: reward.currency,
+      feature: null,
+      trigger: "clawback",
+      triggerId: reward.triggerId ?? reward.id,
+      dedupeKey: `${reward.dedupeKey}:clawback`,
+      validFrom: now,
+      validUntil: null,
+      condition: { kind: "always" },
+    },
+    now,
+  );
+}
+
 export function grantStatements(db: Db, grants: readonly PlannedGrant[], now: number): BatchItem[] {
   return grants.map((grant) => grantStatement(db, grant, now));
 }
