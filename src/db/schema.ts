@@ -92,6 +92,8 @@ export const clickFlushes = sqliteTable("click_flushes", {
 export const clickCounters = sqliteTable("click_counters", {
   counter: text("counter").primaryKey(),
   flushed: integer("flushed").notNull().default(0),
+  /** 1 while the counter may hold clicks D1 does not have: reads ask only these counters. */
+  holding: integer("holding").notNull().default(1),
 });
 
 /** Per-code daily aggregates: what charts and time series read. */

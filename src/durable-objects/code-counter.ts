@@ -1,7 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { createDb, runBatch } from "../db/client";
 import { clicksInLog } from "../db/queries/click-backlog";
-import { applyClickFlush, type ClickRow, flushedUpTo, flushLanded, listCounter } from "../db/queries/clicks";
+import {
+  applyClickFlush,
+  type ClickRow,
+  counterHolding,
+  flushedUpTo,
+  flushLanded,
+  listCounter,
+} from "../db/queries/clicks";
 import type { ClickInput } from "../domain/clicks";
 import { describeError } from "../log";
 
@@ -128,6 +135,15 @@ export class CodeCounter extends DurableObject<Env> {
   private failedFlushes = 0;
   /** Flushes completed by this instance: lets a replay notice one that ran while it waited on D1. */
   private flushesDone = 0;
+  /**
+   * What this counter last told D1 about holding clicks D1 does not have
+   * (`click_counters.holding`, which program-wide reads go by): the write
+   * saying so, or false once a flush batch that drains the buffer is sent.
+   * Unknown after a restart: the next click tells D1 again.
+   */
+  private holdingMark: Promise<void> | false | null = null;
+  /** The counter's writes to D1, one after the other: they land in the order they are made. */
+  private d1Writes: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -284,8 +300,38 @@ export class CodeCounter extends DurableObject<Env> {
         code,
       );
     }
-    if (tallies.size > 0) await this.scheduleFlush();
+    if (tallies.size > 0) {
+      const told = this.tellHolding();
+      await this.scheduleFlush();
+      // Acknowledged only once D1 lists this counter as holding clicks, so a
+      // program-wide read that starts after this answer asks it.
+      await told;
+    }
     return known;
+  }
+
+  /** Tells D1 that this counter holds clicks it does not have, unless it already did. */
+  private tellHolding(): Promise<void> {
+    if (this.holdingMark) return this.holdingMark;
+    const mark: Promise<void> = this.serially(() => {
+      const db = createDb(this.env.DB);
+      return runBatch(db, [counterHolding(db, this.name(), true)]);
+    }).then(
+      () => undefined,
+      (error: unknown) => {
+        // Reads miss these clicks until their flush lands; the next click tries again.
+        console.warn(`counter ${this.name()} could not tell D1 it holds clicks: ${describeError(error)}`);
+        if (this.holdingMark === mark) this.holdingMark = null;
+      },
+    );
+    this.holdingMark = mark;
+    return mark;
+  }
+
+  private serially<T>(write: () => Promise<T>): Promise<T> {
+    const run = this.d1Writes.then(write, write);
+    this.d1Writes = run.catch(() => undefined);
+    return run;
   }
 
   private async scheduleFlush(): Promise<void> {
@@ -392,16 +438,25 @@ export class CodeCounter extends DurableObject<Env> {
         agentFamily: row.agent_family,
       }));
 
+    // Nothing beyond this batch: the batch clears the holding flag, and a click
+    // counted from here on sets it again with a write that lands after it.
+    const drains = this.unflushed() === 0;
+    if (drains) this.holdingMark = false;
     const db = createDb(this.env.DB);
     try {
-      try {
-        await applyClickFlush(db, { id: flushId, counter: this.name(), sequence, clicks }, Date.now());
-      } catch (error) {
-        // The batch may have committed with only its answer lost: the marker tells.
-        if (!(await flushLanded(db, flushId))) throw error;
-        // A flush begun before flushes were numbered landed without its number.
-        await runBatch(db, [flushedUpTo(db, this.name(), sequence)]);
-      }
+      await this.serially(async () => {
+        try {
+          await applyClickFlush(db, { id: flushId, counter: this.name(), sequence, clicks, drains }, Date.now());
+        } catch (error) {
+          // The batch may have committed with only its answer lost: the marker tells.
+          if (!(await flushLanded(db, flushId))) throw error;
+          // A flush begun before flushes were numbered landed without its number.
+          await runBatch(db, [
+            flushedUpTo(db, this.name(), sequence),
+            ...(drains ? [counterHolding(db, this.name(), false)] : []),
+          ]);
+        }
+      });
     } catch (error) {
       // Retry on our own schedule rather than rethrowing: the runtime gives up
       // on an alarm after a few failures, and these clicks must land.
@@ -471,6 +526,7 @@ export class CodeCounter extends DurableObject<Env> {
    * landing: per UTC day in [from, to], by the flush that carries them.
    */
   unflushedClicks(code: string | null, from: string, to: string): UnflushedClicks {
+    if (this.pendingClicks() === 0) this.tellDrained();
     if (!this.schemaReady) return { claimed: 0, days: [] };
     // Numbers the flush in flight first, so that `claimed` is its number.
     this.inFlight();
@@ -495,6 +551,22 @@ export class CodeCounter extends DurableObject<Env> {
       )
       .toArray();
     return { claimed: this.claimed(), days };
+  }
+
+  /**
+   * A counter asked while it holds nothing clears its flag, so that reads
+   * stop asking it: one listed as holding since before the flag existed, or
+   * one whose last flush answer was lost.
+   */
+  private tellDrained(): void {
+    if (this.holdingMark === false) return;
+    this.holdingMark = false;
+    void this.serially(() => {
+      const db = createDb(this.env.DB);
+      return runBatch(db, [counterHolding(db, this.name(), false)]);
+    }).catch((error: unknown) => {
+      console.warn(`counter ${this.name()} could not clear its holding flag: ${describeError(error)}`);
+    });
   }
 
   /** The name this object was reached by ("bucket:N"). */

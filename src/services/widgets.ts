@@ -1,7 +1,7 @@
 import type { Config } from "../config";
 import type { Db } from "../db/client";
 import { findCodeByUser } from "../db/queries/codes";
-import { codeDays, listedCounters, programTotals, rankOf, rewardSummary, topReferrers } from "../db/queries/stats";
+import { codeDays, holdingCounters, programTotals, rankOf, rewardSummary, topReferrers } from "../db/queries/stats";
 import { rewardStatuses } from "../db/schema";
 import { type CodeCounter, readClickCounters } from "../durable-objects/code-counter";
 import { ApiError } from "../errors";
@@ -109,12 +109,13 @@ export async function leaderboard(deps: ReadDeps, limit: number, options: { view
 
 /**
  * Program totals for an inclusive range of UTC days, from daily aggregates
- * plus what the counters have not flushed yet. Every counter listed in D1 is
- * asked (at most COUNTER_BUCKETS of them, whatever the number of codes), in
+ * plus what the counters have not flushed yet. The counters D1 lists as
+ * holding unflushed clicks are asked (at most COUNTER_BUCKETS of them,
+ * whatever the number of codes; none when every buffer is drained), in
  * parallel, before the aggregates are read.
  */
 export async function programStats(deps: ReadDeps, from: string, to: string) {
-  const asked = await askCounters(deps.counters, await listedCounters(deps.db), null, from, to);
+  const asked = await askCounters(deps.counters, await holdingCounters(deps.db), null, from, to);
   const [totals, top] = await Promise.all([programTotals(deps.db, from, to), topReferrers(deps.db, 10)]);
   const { traffic, rewards, revenue } = totals;
   const unflushed = { clicks: 0, uniqueClicks: 0, botClicks: 0 };

@@ -165,3 +165,94 @@ describe("reads agree before and after the flush", () => {
     expect(await serviceReads(userId, env.CODE_COUNTER)).toEqual(expected);
   });
 });
+
+const holding = async (name: string) =>
+  (await env.DB.prepare("SELECT holding FROM click_counters WHERE counter = ?").bind(name).first<{ holding: number }>())
+    ?.holding;
+
+/** The counter namespace as the reads see it, recording which counters they ask. */
+function askedLog(asked: string[]): DurableObjectNamespace<CodeCounter> {
+  return {
+    getByName: (name: string) => ({
+      unflushedClicks: (code: string | null, from: string, to: string) => {
+        asked.push(name);
+        return env.CODE_COUNTER.getByName(name).unflushedClicks(code, from, to);
+      },
+    }),
+  } as unknown as DurableObjectNamespace<CodeCounter>;
+}
+
+describe("program-wide reads ask only the counters holding clicks", () => {
+  it("lists a counter as holding before it acknowledges a click, and clears it in the flush that drains it", async () => {
+    const code = await createCode("hold-dana", "hold");
+    const name = counterName(code, 0);
+    const stub = counter(code);
+    await stub.recordClicks([clickInput(code)]);
+    await flush(code);
+    expect(await holding(name)).toBe(0);
+
+    await stub.recordClicks([clickInput(code)]);
+    // The answer came after D1 knew: a read that starts now asks this counter.
+    expect(await holding(name)).toBe(1);
+    const asked: string[] = [];
+    const before = await programStats({ db: createDb(env.DB), config, counters: askedLog(asked) }, today(), today());
+    expect(asked).toContain(name);
+
+    await flush(code);
+    expect(await holding(name)).toBe(0);
+    asked.length = 0;
+    const after = await programStats({ db: createDb(env.DB), config, counters: askedLog(asked) }, today(), today());
+    expect(asked).not.toContain(name);
+    expect(after.clicks).toBe(before.clicks);
+  });
+
+  it("keeps the flag while a batch remains after a flush, and for a click counted during the flush", async () => {
+    const code = await createCode("hold-eli", "hole");
+    const name = counterName(code, 0);
+    const stub = counter(code);
+    // 600 clicks: the first flush takes 500 and leaves 100, so the flag stays.
+    for (let i = 0; i < 600; i += 100) await stub.recordClicks(Array.from({ length: 100 }, () => clickInput(code)));
+    await runDurableObjectAlarm(stub);
+    expect(await stub.pendingClicks(code)).toBe(100);
+    expect(await holding(name)).toBe(1);
+
+    // The flush that drains the rest has a click counted while its batch is on the way to D1.
+    let during: Promise<unknown> = Promise.resolve();
+    await runInDurableObject(stub, (instance: CodeCounter) => {
+      const slow = {
+        prepare: (query: string) => env.DB.prepare(query),
+        batch: (statements: D1PreparedStatement[]) => {
+          (instance as unknown as { env: Env }).env = env;
+          during = instance.recordClicks([clickInput(code)]);
+          return env.DB.batch(statements);
+        },
+      };
+      (instance as unknown as { env: Env }).env = { ...env, DB: slow as unknown as D1Database };
+    });
+    await runDurableObjectAlarm(stub);
+    await during;
+    expect(await stub.pendingClicks(code)).toBe(1);
+    // The drain's 0 landed first, the click's 1 after it.
+    expect(await holding(name)).toBe(1);
+    const asked: string[] = [];
+    const stats = await programStats({ db: createDb(env.DB), config, counters: askedLog(asked) }, today(), today());
+    expect(asked).toContain(name);
+    const live = (await (await api(`/api/codes/${code}`)).json()) as { stats: { clicks: number } };
+    expect(live.stats.clicks).toBe(601);
+    expect(stats.clicks).toBeGreaterThanOrEqual(601);
+
+    await flush(code);
+    expect(await holding(name)).toBe(0);
+  });
+
+  it("clears the flag of a counter asked while it holds nothing", async () => {
+    const code = await createCode("hold-fay", "holf");
+    const name = counterName(code, 0);
+    await env.DB.prepare("UPDATE click_counters SET holding = 1 WHERE counter = ?").bind(name).run();
+    await counter(code).unflushedClicks(null, today(), today());
+    // The write goes from the counter in the background: wait until it lands.
+    for (let i = 0; i < 50 && (await holding(name)) !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await holding(name)).toBe(0);
+  });
+});
+

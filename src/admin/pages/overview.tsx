@@ -180,7 +180,7 @@ export const OverviewPage: FC<{ ctx: PageContext; stats: Stats; days: DayPoint[]
       </section>
       <div class="grid2">
         <section aria-labelledby="top-heading">
-          <h2 id="top-heading">Top referrers</h2>
+          <h2 id="top-heading">Top referrers, all time</h2>
           {stats.topReferrers.length === 0 ? (
             <p class="empty">
               No referrers yet. Codes appear here once the host product creates them (POST /api/codes).

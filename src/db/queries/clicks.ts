@@ -13,6 +13,8 @@ export interface ClickFlush {
   /** The counter's number for it: 1, 2, 3 …, one after the other (a retry keeps it). */
   sequence: number;
   clicks: ClickRow[];
+  /** The counter holds nothing beyond these clicks: the batch clears its `holding` flag. */
+  drains: boolean;
 }
 
 interface Tally {
@@ -54,6 +56,7 @@ export async function applyClickFlush(db: Db, flush: ClickFlush, now: number): P
       .values({ id: flush.id, counter: flush.counter, clickCount: flush.clicks.length, flushedAt: now }),
     flushedUpTo(db, flush.counter, flush.sequence),
   ];
+  if (flush.drains) statements.push(counterHolding(db, flush.counter, false));
   for (const chunk of chunkRows(flush.clicks, Object.keys(getTableColumns(clicks)).length)) {
     statements.push(db.insert(clicks).values(chunk).onConflictDoNothing());
   }
@@ -121,6 +124,18 @@ export function flushedUpTo(db: Db, counter: string, sequence: number) {
       target: clickCounters.counter,
       set: { flushed: sql`max(${clickCounters.flushed}, excluded.flushed)` },
     });
+}
+
+/**
+ * What a counter tells D1 about its buffer: 1 when it may hold clicks D1 does
+ * not have (set before it acknowledges such a click), 0 in the flush batch
+ * that leaves its buffer empty.
+ */
+export function counterHolding(db: Db, counter: string, holding: boolean) {
+  return db
+    .insert(clickCounters)
+    .values({ counter, holding: holding ? 1 : 0 })
+    .onConflictDoUpdate({ target: clickCounters.counter, set: { holding: holding ? 1 : 0 } });
 }
 
 /** Lists a counter object as one that may hold clicks D1 does not have: before it learns a code. */

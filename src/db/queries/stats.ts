@@ -10,9 +10,11 @@ import { clickCounters, codeDaily, programDaily, referralCodes, revenueDaily, re
 
 const total = (column: Parameters<typeof sum>[0]) => sql<number>`coalesce(${sum(column)}, 0)`.mapWith(Number);
 
-/** The counter objects that may hold clicks D1 does not have yet. */
-export async function listedCounters(db: Db): Promise<string[]> {
-  return (await db.select({ counter: clickCounters.counter }).from(clickCounters)).map((row) => row.counter);
+/** The counter objects that say they may hold clicks D1 does not have yet. */
+export async function holdingCounters(db: Db): Promise<string[]> {
+  return (
+    await db.select({ counter: clickCounters.counter }).from(clickCounters).where(eq(clickCounters.holding, 1))
+  ).map((row) => row.counter);
 }
 
 /** Each counter's newest landed flush (of the given counters, or of all); read in the same batch as aggregates. */
