@@ -255,4 +255,3 @@ describe("program-wide reads ask only the counters holding clicks", () => {
     expect(await holding(name)).toBe(0);
   });
 });
-
