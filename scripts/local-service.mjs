@@ -7,6 +7,8 @@ import { join } from "node:path";
 
 export const LOCAL_API_KEY = "local-service-api-key-000000";
 export const LOCAL_EVENTS_SECRET = "local-service-events-secret-0";
+/** Shifts the ports the browser tests listen on, so two checkouts can run them at once. */
+export const E2E_PORT_OFFSET = Number(process.env.E2E_PORT_OFFSET ?? 0);
 
 /**
  * @param {{ port: number, vars?: Record<string, string>, config?: string, migrate?: boolean, log?: boolean }} options

@@ -1,10 +1,10 @@
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalService } from "../../scripts/local-service.mjs";
+import { E2E_PORT_OFFSET, startLocalService } from "../../scripts/local-service.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
-const PORT = 8796;
+const PORT = 8796 + E2E_PORT_OFFSET;
 const ADMIN_KEY = "e2e-admin-key-0123456789";
 const haveBrowser = existsSync(CHROMIUM);
 if (!haveBrowser && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt-get`);

@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LOCAL_EVENTS_SECRET, startLocalService } from "../../scripts/local-service.mjs";
+import { E2E_PORT_OFFSET, LOCAL_EVENTS_SECRET, startLocalService } from "../../scripts/local-service.mjs";
 
 /**
  * Outbound events against a real HTTP receiver on 127.0.0.1 that refuses the
@@ -9,8 +9,8 @@ import { LOCAL_EVENTS_SECRET, startLocalService } from "../../scripts/local-serv
  * taken, and the delivery log must say so.
  */
 
-const PORT = 8789;
-const RECEIVER_PORT = 8799;
+const PORT = 8789 + E2E_PORT_OFFSET;
+const RECEIVER_PORT = 8799 + E2E_PORT_OFFSET;
 
 type Received = { id: string; type: string; attempt: number; signed: boolean };
 const received: Received[] = [];

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startLocalService } from "../../scripts/local-service.mjs";
+import { E2E_PORT_OFFSET, startLocalService } from "../../scripts/local-service.mjs";
 
 const CHROMIUM = "/usr/bin/chromium";
-const PORT = 8788;
+const PORT = 8788 + E2E_PORT_OFFSET;
 const haveBrowser = existsSync(CHROMIUM);
 if (!haveBrowser && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt-get`);
 
