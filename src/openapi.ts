@@ -94,6 +94,50 @@ function withStrictQuery<R extends RouteConfig>(route: R): R {
   return { ...route, request: { ...route.request, query: query.strict() } };
 }
 
+/** `get /api/users/{userId}/rewards` → `getApiUsersUserIdRewards`: unique per operation, stable. */
+export function operationIdOf(method: string, path: string): string {
+  const words = path.split(/[^A-Za-z0-9]+/).filter(Boolean);
+  return method.toLowerCase() + words.map((word) => word[0]?.toUpperCase() + word.slice(1)).join("");
+}
+
+/**
+ * Declares the answers every route shares, so the document lists every status
+ * an operation can return (test/routes/openapi.test.ts provokes each one):
+ * 400 wherever an input is validated (path, query or body; a route with its
+ * own hook answers its own way), 401 and 429 behind a credential, 413 and 415
+ * wherever a body is read, 500 everywhere (a misconfigured deployment answers
+ * it on every route). Routes keep what they declare themselves. Operations
+ * get an operationId, and public ones say so with `security: []`.
+ */
+function withDocumentedAnswers<R extends RouteConfig>(route: R, ownHook: boolean): R {
+  const secured = (route.security?.length ?? 0) > 0;
+  const request = route.request;
+  const validated = !ownHook && Boolean(request?.params || request?.query || request?.body || request?.headers);
+  const readsBody = route.method !== "get" && route.method !== "head" && route.method !== "options";
+  const shared: RouteConfig["responses"] = {
+    ...(validated ? { 400: errorResponse("An input is malformed or not allowed: `field` names it") } : {}),
+    ...(secured
+      ? {
+          401: errorResponse("Missing or invalid credential"),
+          429: errorResponse("Over the credential's rate limit: retry after `Retry-After` seconds"),
+        }
+      : {}),
+    ...(readsBody
+      ? {
+          413: errorResponse("The body is larger than the route accepts"),
+          415: errorResponse("The body is not application/json"),
+        }
+      : {}),
+    500: errorResponse("The deployment is misconfigured (`misconfigured`, naming the setting) or failed"),
+  };
+  return {
+    ...route,
+    operationId: route.operationId ?? operationIdOf(route.method, route.path),
+    security: route.security ?? [],
+    responses: { ...shared, ...route.responses },
+  };
+}
+
 /**
  * A router whose validation failures leave as the error envelope, naming the
  * first offending field, and whose authenticated routes refuse unknown query
@@ -107,6 +151,7 @@ export function createRouter<E extends AppEnv = AppEnv>() {
     },
   });
   const openapi = router.openapi;
-  router.openapi = ((route, handler, hook) => openapi(withStrictQuery(route), handler, hook)) as typeof openapi;
+  router.openapi = ((route, handler, hook) =>
+    openapi(withDocumentedAnswers(withStrictQuery(route), hook !== undefined), handler, hook)) as typeof openapi;
   return router;
 }

@@ -119,7 +119,19 @@ const updateCodeRoute = createRoute({
   responses: {
     200: {
       description: "The code",
-      content: { "application/json": { schema: CodeSchema.extend({ displayName: z.string().nullable() }) } },
+      content: {
+        "application/json": {
+          schema: CodeSchema.extend({ displayName: z.string().nullable() }).openapi({
+            example: {
+              code: "DEVO-ALEX1234",
+              userId: "user_123",
+              shareUrl: "https://refer.example.com/r/DEVO-ALEX1234",
+              createdAt: "2026-11-24T10:00:00.000Z",
+              displayName: "Alex P.",
+            },
+          }),
+        },
+      },
     },
     400: errorResponse("Invalid body or code"),
     401: errorResponse("Missing or wrong API key"),
