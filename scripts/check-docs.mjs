@@ -1,6 +1,6 @@
 // Checks the README and docs/: every relative link and image resolves to a file
 // in the repository (and its #anchor to a heading there), every path quoted in
-// backticks exists, nothing cites a document outside the repository, and the
+// backticks exists, every block marked as a quote of a file matches it, nothing cites a document outside the repository, and the
 // README stays a front page. Exits non-zero, listing each problem.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
@@ -14,6 +14,9 @@ const pages = [
   ...readdirSync(path.join(root, "docs"))
     .filter((name) => name.endsWith(".md"))
     .map((name) => `docs/${name}`),
+  ...readdirSync(path.join(root, "examples"))
+    .map((name) => `examples/${name}/README.md`)
+    .filter((page) => existsSync(path.join(root, page))),
 ];
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens, repeats numbered. */
@@ -73,6 +76,13 @@ for (const page of pages) {
   for (const [, quoted] of body.matchAll(/`((?:src|test|docs|scripts|bench|migrations|examples)\/[\w./-]*\.[a-z]+)`/g))
     if (!GENERATED.some((prefix) => quoted.startsWith(prefix)) && !existsSync(path.join(root, quoted)))
       problems.push(`${page}: \`${quoted}\` does not exist`);
+  // A block marked `<!-- quote: path -->` must be that file's code, word for word.
+  for (const [, file, block] of text.matchAll(/<!-- quote: (\S+) -->\n```\w*\n([\s\S]*?)\n```/g)) {
+    const quoted = path.join(root, file);
+    if (!existsSync(quoted)) problems.push(`${page}: quotes ${file}, which does not exist`);
+    else if (!readFileSync(quoted, "utf8").includes(block))
+      problems.push(`${page}: a quote of ${file} no longer matches it`);
+  }
   for (const [cited] of text.matchAll(/\b(?:DESIGN|STYLE)\.md\b/g))
     problems.push(`${page}: cites ${cited}, which is not in the repository`);
 }

@@ -42,10 +42,10 @@ export async function startLocalService({ port, vars = {}, config, migrate = tru
   }
 
   // Share links are built on PUBLIC_URL alone: this service's own address unless the caller says otherwise.
-  const varArgs = Object.entries({ PUBLIC_URL: base, ...vars }).flatMap(([name, value]) => [
-    "--var",
-    `${name}:${value}`,
-  ]);
+  // wrangler.toml leaves SIGNUP_URL empty (a deploy must set it): a stand-in signup page unless the caller names one.
+  const varArgs = Object.entries({ PUBLIC_URL: base, SIGNUP_URL: "https://app.example.com/signup", ...vars }).flatMap(
+    ([name, value]) => ["--var", `${name}:${value}`],
+  );
   const child = spawn(
     "wrangler",
     [

@@ -1,10 +1,15 @@
 // `npm start`: local secrets, local D1 migrations, `wrangler dev` on 127.0.0.1:8787,
-// then an idempotent demo code, printed with the local API key.
+// the example host app (its signup page) on 127.0.0.1:8790, then an idempotent
+// demo code, printed with the local API key. Tools' output is held back until
+// the demo block is out (and shown in full if something fails), so the first
+// screen is the one that matters.
 import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
 
-const PORT = 8787;
+const PORT = Number(process.env.PORT ?? 8787);
 const BASE = `http://127.0.0.1:${PORT}`;
+const HOST_PORT = Number(process.env.HOST_APP_PORT ?? 8790);
+const HOST_APP = `http://127.0.0.1:${HOST_PORT}`;
 const env = { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", CI: "true" };
 
 if (!existsSync(".dev.vars")) {
@@ -23,17 +28,80 @@ if (!/^ADMIN_KEYS=/m.test(readFileSync(".dev.vars", "utf8"))) {
   }
 }
 
-const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local"], { stdio: "inherit", env });
-if (migrate.status !== 0) process.exit(migrate.status ?? 1);
+const migrate = spawnSync("wrangler", ["d1", "migrations", "apply", "DB", "--local"], { encoding: "utf8", env });
+if (migrate.status !== 0) {
+  console.error(`Applying the local D1 migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
+  process.exit(migrate.status ?? 1);
+}
+console.log("Local D1 migrations applied.");
+
+// Locally, share links lead to the example host app's signup page, and its dashboard may frame the card.
+const devVars = readFileSync(".dev.vars", "utf8");
+const localVars = [
+  ...(/^SIGNUP_URL=/m.test(devVars) ? [] : ["--var", `SIGNUP_URL:${HOST_APP}/`]),
+  ...(/^WIDGET_ORIGINS=/m.test(devVars) ? [] : ["--var", `WIDGET_ORIGINS:${BASE},${HOST_APP}`]),
+];
 
 // Share links are built on PUBLIC_URL alone; a .dev.vars from before it was required gets this machine.
 const publicUrl = /^PUBLIC_URL=/m.test(readFileSync(".dev.vars", "utf8")) ? [] : ["--var", `PUBLIC_URL:${BASE}`];
-const dev = spawn("wrangler", ["dev", "--ip", "127.0.0.1", "--port", String(PORT), ...publicUrl], {
-  stdio: "inherit",
-  env,
+const dev = spawn(
+  "wrangler",
+  [
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(PORT),
+    "--show-interactive-dev-session=false",
+    ...(process.env.INSPECTOR_PORT ? ["--inspector-port", process.env.INSPECTOR_PORT] : []),
+    ...publicUrl,
+    ...localVars,
+  ],
+  { stdio: ["ignore", "pipe", "pipe"], env },
+);
+
+/** Output held back until the demo block is printed; then streamed as it comes. */
+let held = /** @type {string[] | null} */ ([]);
+for (const stream of [dev.stdout, dev.stderr])
+  stream.on("data", (chunk) => (held ? held.push(String(chunk)) : process.stdout.write(chunk)));
+function release() {
+  const lines = held ?? [];
+  held = null;
+  return lines.join("");
+}
+
+/** @type {import("node:child_process").ChildProcess | undefined} */
+let hostApp;
+for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"]))
+  process.on(signal, () => {
+    hostApp?.kill(signal);
+    dev.kill(signal);
+  });
+dev.on("exit", (code) => {
+  if (held) process.stderr.write(release());
+  hostApp?.kill("SIGTERM");
+  process.exit(code ?? 0);
 });
-for (const signal of /** @type {const} */ (["SIGINT", "SIGTERM"])) process.on(signal, () => dev.kill(signal));
-dev.on("exit", (code) => process.exit(code ?? 0));
+
+/** The example host app (examples/host-app), on the built client package. */
+function startHostApp(apiKey) {
+  if (!existsSync("dist/client/index.js")) {
+    const built = spawnSync("node", ["scripts/build-client.mjs"], { encoding: "utf8" });
+    if (built.status !== 0) throw new Error(`building the client package failed:\n${built.stderr}`);
+  }
+  const secret = localKey("STRIPE_WEBHOOK_SECRETS");
+  return spawn("node", ["examples/host-app/server.mjs"], {
+    // Its warnings (a refused attribution) are worth seeing; its start-up line is in the demo block.
+    stdio: ["ignore", "ignore", "inherit"],
+    env: {
+      ...process.env,
+      PORT: String(HOST_PORT),
+      REFERRAL_URL: BASE,
+      REFERRAL_API_KEY: apiKey,
+      ...(secret ? { STRIPE_WEBHOOK_SECRET: secret } : {}),
+    },
+  });
+}
 
 /** The first key of a comma-separated setting in .dev.vars. */
 function localKey(name = "API_KEYS") {
@@ -47,16 +115,16 @@ function localKey(name = "API_KEYS") {
     ?.trim();
 }
 
-async function waitForService() {
+async function waitForService(url = `${BASE}/health`) {
   for (let attempt = 0; attempt < 240; attempt++) {
     try {
-      if ((await fetch(`${BASE}/health`)).ok) return;
+      if ((await fetch(url)).ok) return;
     } catch {
       // not listening yet
     }
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
-  throw new Error(`the service did not answer on ${BASE} within 2 minutes`);
+  throw new Error(`${url} did not answer within 2 minutes`);
 }
 
 try {
@@ -77,11 +145,17 @@ try {
     body: JSON.stringify({ userId: "demo-user" }),
   });
   const { token } = widget.ok ? await widget.json() : { token: undefined };
+  if (apiKey) {
+    hostApp = startHostApp(apiKey);
+    await waitForService(`${HOST_APP}/`);
+  }
+  release(); // wrangler's start-up banner: not worth a screen before the demo block
   console.log(`
 ────────────────────────────────────────────────────────────────
  Referral service running at ${BASE}
  Demo user:   demo-user (${res.status === 201 ? "created" : "already there"})
- Share link:  ${link}
+ Share link:  ${link}   (leads to the example host app's signup page)
+ Host app:    ${HOST_APP}/ (examples/host-app: signup, dashboard with the card, a "Pay" button)
  API key:     ${apiKey}
  Widget:      ${token ? `${BASE}/widgets/v1/embed?token=${token}` : "(no widget token: check WIDGET_KEYS in .dev.vars)"}
  API docs:    ${BASE}/docs
@@ -93,7 +167,9 @@ try {
 ────────────────────────────────────────────────────────────────
 `);
 } catch (error) {
+  process.stderr.write(release());
   console.error(String(error));
+  hostApp?.kill("SIGTERM");
   dev.kill("SIGTERM");
   process.exit(1);
 }
