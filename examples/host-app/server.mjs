@@ -9,7 +9,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { getCookie, setCookie } from "hono/cookie";
-import { html } from "hono/html";
+import { html, raw } from "hono/html";
 import { createReferralClient, ReferralApiError } from "referral-edge/client";
 
 const REFERRAL_URL = process.env.REFERRAL_URL ?? "http://127.0.0.1:8787";
@@ -118,7 +118,14 @@ app.get("/dashboard", async (c) => {
           width="100%"
           height="1500"
           style="border: 0"
-        ></iframe>`,
+        ></iframe>
+        <script>
+          // The card posts its height whenever it changes: fit the frame to it.
+          addEventListener("message", (event) => {
+            if (event.origin !== ${raw(JSON.stringify(new URL(REFERRAL_URL).origin))} || event.data?.type !== "referral-edge:height") return;
+            document.getElementById("referral-card").style.height = event.data.height + "px";
+          });
+        </script>`,
     ),
   );
 });

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { setDisplayName } from "../db/queries/codes";
+import { findCode, setDisplayName } from "../db/queries/codes";
 import { parseCode } from "../domain/codes";
+import { qrSvg } from "../domain/qr";
 import { ApiError } from "../errors";
 import { createRouter, errorResponse } from "../openapi";
 import { EmailSchema } from "../schemas";
@@ -139,6 +140,24 @@ const updateCodeRoute = createRoute({
   },
 });
 
+const qrRoute = createRoute({
+  method: "get",
+  path: "/api/codes/{code}/qr.svg",
+  tags: ["codes"],
+  summary: "The code's share link as a QR code (SVG), for sharing in person",
+  security: [{ ApiKey: [] }],
+  request: { params: CodeParam },
+  responses: {
+    200: {
+      description: "An SVG image of the share link's QR code",
+      content: { "image/svg+xml": { schema: z.string().openapi({ format: "binary" }) } },
+    },
+    400: errorResponse("Not the shape of a code"),
+    401: errorResponse("Missing or wrong API key"),
+    404: errorResponse("No such code"),
+  },
+});
+
 export const codes = createRouter()
   .openapi(createCodeRoute, async (c) => {
     const input = c.req.valid("json");
@@ -187,4 +206,16 @@ export const codes = createRouter()
       },
       200,
     );
+  })
+  .openapi(qrRoute, async (c) => {
+    const code = parseCode(c.req.valid("param").code);
+    if (!code) throw new ApiError(400, "invalid_request", "code: not a referral code", "code");
+    const row = await findCode(c.var.db, code);
+    if (!row) throw new ApiError(404, "code_not_found", `No referral code ${code}`);
+    return c.body(qrSvg(shareUrl(c.var.config, row.code)), 200, {
+      "Content-Type": "image/svg+xml",
+      "Cache-Control": "private, max-age=3600",
+      // Opened on its own, an SVG is a document: this one needs nothing beyond itself.
+      "Content-Security-Policy": "default-src 'none'",
+    });
   });

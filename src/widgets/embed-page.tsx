@@ -1,5 +1,6 @@
 import { raw } from "hono/html";
 import type { Child, FC } from "hono/jsx";
+import { qrDataUrl } from "../domain/qr";
 import type { leaderboard, userTimeseries, widgetSummary } from "../services/widgets";
 
 /**
@@ -52,6 +53,9 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.you td { font-weight: 700; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .empty { color: var(--muted); margin: 0; }
+.qr { margin: 1rem 0 0; display: flex; align-items: center; gap: 0.75rem; }
+.qr img { width: 128px; height: 128px; border: 1px solid var(--line); border-radius: 4px; }
+.qr figcaption { color: var(--muted); }
 `;
 
 const COPY_SCRIPT = `
@@ -69,6 +73,15 @@ button.addEventListener("click", async () => {
     status.textContent = "Press Ctrl+C (or Cmd+C) to copy the selected link.";
   }
 });
+// In a frame, tell the page around it how tall the card is, whenever that changes, so the
+// frame can fit it (docs/widgets.md has the listener). Only a height leaves: no token, no data.
+if (window.parent !== window) {
+  const tell = () => window.parent.postMessage(
+    { type: "referral-edge:height", height: Math.ceil(document.documentElement.getBoundingClientRect().height) },
+    "*",
+  );
+  new ResizeObserver(tell).observe(document.body);
+}
 `;
 
 const Layout: FC<{ nonce: string; title: string; children?: Child }> = ({ nonce, title, children }) => (
@@ -217,6 +230,16 @@ export const EmbedPage: FC<{ nonce: string; summary: Summary; series: Series; bo
               </a>
             </li>
           </ul>
+          <figure class="qr">
+            <img
+              src={qrDataUrl(summary.shareUrl)}
+              alt="QR code of your share link"
+              width="128"
+              height="128"
+              data-testid="qr"
+            />
+            <figcaption>Sharing in person? Let them scan this.</figcaption>
+          </figure>
         </section>
 
         <section aria-labelledby="stats-heading">

@@ -108,6 +108,18 @@ describe.skipIf(!haveBrowser)("the example host app, from share link to converte
     expect(await samPage.locator("#features").textContent()).toBe("pro");
     const card = samPage.frameLocator("#referral-card");
     await expect(card.locator("#share-link").inputValue()).resolves.toMatch(new RegExp(`^${service.base}/r/`));
+    await expect(card.getByAltText("QR code of your share link").isVisible()).resolves.toBe(true);
+    // The card posts its height and the host's listener fits the frame to it, instead of the 1500 px it started at.
+    const frame = samPage.frame({ url: /\/widgets\/v1\/embed/ });
+    const cardHeight = await frame?.evaluate(() => Math.ceil(document.documentElement.getBoundingClientRect().height));
+    expect(cardHeight).toBeGreaterThan(600);
+    await samPage.waitForFunction(
+      (height) => document.getElementById("referral-card")?.style.height === `${height}px`,
+      cardHeight,
+    );
+    expect(await samPage.locator("#referral-card").evaluate((element) => element.getBoundingClientRect().height)).toBe(
+      cardHeight,
+    );
 
     const { body: referrerCode } = await api(`/api/codes/${code}`);
     const alexId = referrerCode.userId as string;
