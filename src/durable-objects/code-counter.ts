@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { clickLimitPerMinute } from "../config";
 import { createDb, runBatch } from "../db/client";
 import { clicksInLog } from "../db/queries/click-backlog";
 import {
@@ -9,6 +10,7 @@ import {
   flushLanded,
   listCounter,
 } from "../db/queries/clicks";
+import { ClickBudget } from "../domain/click-budget";
 import type { ClickInput } from "../domain/clicks";
 import { describeError } from "../log";
 
@@ -144,11 +146,14 @@ export class CodeCounter extends DurableObject<Env> {
   private holdingMark: Promise<void> | false | null = null;
   /** The counter's writes to D1, one after the other: they land in the order they are made. */
   private d1Writes: Promise<unknown> = Promise.resolve();
+  /** The per-client click budget (CLICK_LIMIT_PER_MINUTE): this object sees every click of its codes. */
+  private readonly budget: ClickBudget;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.schemaReady = false;
+    this.budget = new ClickBudget(clickLimitPerMinute(env));
     // An object from before the flush numbers gets their table here: ensureSchema only adds what is missing.
     if (this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'code_counts'").toArray().length > 0)
       this.ensureSchema();
@@ -235,8 +240,9 @@ export class CodeCounter extends DurableObject<Env> {
 
   /**
    * Counts a batch of requests to share links, each exactly once (a click id
-   * seen before is a retried delivery and is skipped). Returns the codes of
-   * the batch that exist.
+   * seen before is a retried delivery and is skipped). Clicks of codes this
+   * counter does not have, and clicks over their client's budget, are
+   * neither counted nor written. Returns the codes of the batch that exist.
    */
   async recordClicks(clicks: readonly ClickInput[]): Promise<Record<string, boolean>> {
     return this.countClicks(clicks, await this.knownCodes(clicks));
@@ -351,8 +357,12 @@ export class CodeCounter extends DurableObject<Env> {
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_clicks WHERE flush_id IS NULL").one().n;
   }
 
-  /** Buffers one click for the flush; false for a click id already seen, "unique" for a new visitor. */
+  /**
+   * Buffers one click for the flush; false for a click id already seen or a
+   * client over its budget, "unique" for a new visitor.
+   */
   private count(click: ClickInput): false | "unique" | "repeat" {
+    if (!this.budget.take(click.client, click.at)) return false;
     let unique = false;
     if (!click.bot) {
       const seen = this.sql
@@ -377,7 +387,11 @@ export class CodeCounter extends DurableObject<Env> {
       click.referrerHost,
       click.agentFamily,
     ).rowsWritten;
-    if (inserted === 0) return false;
+    if (inserted === 0) {
+      // A retried delivery of a click counted before: it spends no budget twice.
+      this.budget.giveBack(click.client, click.at);
+      return false;
+    }
     if (!unique) return "repeat";
     this.sql.exec(
       `INSERT INTO visitors (code, hash, counted_at) VALUES (?, ?, ?)

@@ -4,7 +4,12 @@ import { formatAmount, formatNumber, Layout, type PageContext } from "../layout"
 
 /** The click and API budgets, as wrangler.toml's [[ratelimits]] set them (bindings do not expose their budget). */
 export const RATE_LIMITS: { binding: string; per: string; limit: number; period: number }[] = [
-  { binding: "CLICK_LIMITER", per: "visitor hash, share link clicks", limit: 60, period: 60 },
+  {
+    binding: "CLICK_LIMIT_PER_MINUTE",
+    per: "client address, share link clicks (in the counter)",
+    limit: 60,
+    period: 60,
+  },
   { binding: "API_LIMITER", per: "API key, all of /api/*", limit: 1200, period: 60 },
   { binding: "ATTRIBUTION_LIMITER", per: "API key, POST /api/attributions", limit: 300, period: 60 },
   { binding: "WIDGET_LIMITER", per: "widget token", limit: 120, period: 60 },
