@@ -278,7 +278,7 @@ try {
   ];
   const results = {};
   // A first visit per code: the isolate learns the code from its counter and the counter wakes up.
-  log(`Visiting each of the ${CODES} codes once (first visits wait for their counter)…`);
+  log(`Visiting each of the ${CODES} codes once (codes the isolate has no word on yet)…`);
   let next = 0;
   results[`GET /r/:code, first visit of each of ${CODES} codes`] = await runLoad(
     service.base,
