@@ -138,3 +138,63 @@ export async function runInterleaved(scenarios, { connections, rounds, sliceMs, 
   }
   return results;
 }
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One open-loop slice: requests start every 1000/rate ms whether or not earlier ones were answered. */
+async function openSlice(run, rate, sliceMs, measure) {
+  const interval = 1000 / rate;
+  const count = Math.round(sliceMs / interval);
+  const start = performance.now();
+  const inFlight = [];
+  for (let i = 0; i < count; i++) {
+    const wait = start + i * interval - performance.now();
+    if (wait > 0) await pause(wait);
+    const path = typeof run.target.path === "function" ? run.target.path() : run.target.path;
+    const headers = typeof run.target.headers === "function" ? run.target.headers() : run.target.headers;
+    run.sent++;
+    inFlight.push(
+      (async () => {
+        const t0 = performance.now();
+        try {
+          const res = await run.pool.request({ method: run.target.method ?? "GET", path, headers });
+          await res.body.dump();
+          const t1 = performance.now();
+          run.statuses[res.statusCode] = (run.statuses[res.statusCode] ?? 0) + 1;
+          if (measure) {
+            run.latencies.push(t1 - t0);
+            run.measured++;
+          }
+        } catch {
+          run.errors++;
+        }
+      })(),
+    );
+  }
+  await Promise.all(inFlight);
+  if (measure) run.measuredMs += performance.now() - start;
+}
+
+/**
+ * Open-loop load at a fixed, low rate (requests start on a schedule, not when
+ * the previous one is answered), in alternating slices per scenario like
+ * runInterleaved: what one request costs when nothing queues. A first slice
+ * per scenario warms it and is not measured.
+ * @param {{ name: string, origin: string, target: Target }[]} scenarios
+ * @param {{ rate: number, rounds: number, sliceMs: number, connections?: number }} options
+ * @returns {Promise<Record<string, LoadResult>>}
+ */
+export async function runOpenLoopInterleaved(scenarios, { rate, rounds, sliceMs, connections = 64 }) {
+  const runs = scenarios.map((s) => ({ name: s.name, run: createRun(s.origin, s.target, connections, undefined) }));
+  for (const { run } of runs) await openSlice(run, rate, sliceMs, false);
+  for (let round = 0; round < rounds; round++) {
+    for (const { run } of runs) await openSlice(run, rate, sliceMs, true);
+  }
+  /** @type {Record<string, LoadResult>} */
+  const results = {};
+  for (const { name, run } of runs) {
+    await run.pool.close();
+    results[name] = summarize(run);
+  }
+  return results;
+}

@@ -11,10 +11,17 @@ export const LOCAL_EVENTS_SECRET = "local-service-events-secret-0";
 export const E2E_PORT_OFFSET = Number(process.env.E2E_PORT_OFFSET ?? 0);
 
 /**
- * @param {{ port: number, vars?: Record<string, string>, config?: string, migrate?: boolean, log?: boolean }} options
+ * @param {{ port: number, inspectorPort?: number, vars?: Record<string, string>, config?: string, migrate?: boolean, log?: boolean }} options
  * @returns {Promise<{ base: string, apiKey: string, state: string, processGroup: number, stop: () => Promise<void> }>}
  */
-export async function startLocalService({ port, vars = {}, config, migrate = true, log = false }) {
+export async function startLocalService({
+  port,
+  inspectorPort = port + 1000,
+  vars = {},
+  config,
+  migrate = true,
+  log = false,
+}) {
   const base = `http://127.0.0.1:${port}`;
   if (await answers(base)) throw new Error(`${base} is already in use: stop whatever listens there first`);
   const state = mkdtempSync(join(tmpdir(), "referral-edge-"));
@@ -61,7 +68,7 @@ export async function startLocalService({ port, vars = {}, config, migrate = tru
       envFile,
       "--show-interactive-dev-session=false",
       "--inspector-port",
-      String(port + 1000),
+      String(inspectorPort),
       ...varArgs,
     ],
     { env, stdio: log ? "inherit" : "ignore", detached: true },

@@ -26,6 +26,14 @@ const positiveInt = (fallback: number, max: number) =>
     .transform(Number)
     .pipe(z.number({ message: "must be a whole number" }).int().min(1).max(max));
 
+/** The per-client click budget a counter enforces (CLICK_LIMIT_PER_MINUTE); 0 turns it off. */
+const clickLimit = z
+  .string()
+  .optional()
+  .transform((value) => (value && value.trim() !== "" ? value.trim() : "60"))
+  .transform(Number)
+  .pipe(z.number({ message: "must be a whole number" }).int().min(0).max(1_000_000));
+
 /** `kid:secret,…` with distinct kids: the first signs, all verify. */
 const signingKeys = z
   .string({ message: "is required" })
@@ -69,6 +77,7 @@ const configSchema = z.object({
       return url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password;
     }, "must be an origin only (scheme, host, port): share links add /r/CODE to it"),
   CLICK_SHARDS: positiveInt(1, 64),
+  CLICK_LIMIT_PER_MINUTE: clickLimit,
   MAX_REFEREES_PER_CLICK: positiveInt(1, 1000),
   API_KEYS: z
     .string({ message: "is required" })
@@ -113,6 +122,8 @@ export interface Config {
   /** The origin share links are built on (`PUBLIC_URL`, no trailing slash). */
   publicUrl: string;
   clickShards: number;
+  /** Clicks per client address and minute that a counter counts (0: no limit); over it, redirected but not counted. */
+  clickLimitPerMinute: number;
   /** How many referees one click (one attribution token) may credit; later uses are refused as same_click. */
   maxRefereesPerClick: number;
   apiKeys: string[];
@@ -185,6 +196,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     cookieDomain: v.COOKIE_DOMAIN,
     publicUrl: v.PUBLIC_URL.replace(/\/+$/, ""),
     clickShards: v.CLICK_SHARDS,
+    clickLimitPerMinute: v.CLICK_LIMIT_PER_MINUTE,
     maxRefereesPerClick: v.MAX_REFEREES_PER_CLICK,
     apiKeys: v.API_KEYS,
     signingKey,
@@ -243,4 +255,14 @@ export function getConfig(env: Env): Config {
     cache.set(env, config);
   }
   return config;
+}
+
+/**
+ * The click budget alone, for the counter objects: they need no other
+ * setting, and a counter must not refuse clicks over a setting it never uses.
+ */
+export function clickLimitPerMinute(env: Env): number {
+  const parsed = clickLimit.safeParse((env as unknown as Record<string, unknown>).CLICK_LIMIT_PER_MINUTE);
+  if (!parsed.success) throw new ConfigError("Invalid configuration: CLICK_LIMIT_PER_MINUTE must be a whole number");
+  return parsed.data;
 }

@@ -7,6 +7,7 @@ export const testBindings = {
   COOKIE_DOMAIN: "",
   PUBLIC_URL: "https://refer.example.com",
   CLICK_SHARDS: "1",
+  CLICK_LIMIT_PER_MINUTE: "60",
   API_KEYS: "test-api-key-0123456789,test-api-key-retired-0001",
   ATTRIBUTION_KEYS: "k2:test-attribution-secret-new-0000,k1:test-attribution-secret-old-0000",
   VISITOR_SALT: "test-visitor-salt-0123456789",

@@ -9,4 +9,10 @@ export interface ClickInput {
   country: string | null;
   referrerHost: string | null;
   agentFamily: string;
+  /**
+   * The click budget's key: a salted hash of the client's network (see
+   * clientKey), whatever its user agent. Absent on clicks backlogged before
+   * the budget moved into the counter: those are not limited.
+   */
+  client?: string;
 }

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { clickLimitPerMinute } from "../config";
 import { createDb, runBatch } from "../db/client";
 import { clicksInLog } from "../db/queries/click-backlog";
 import {
@@ -9,6 +10,7 @@ import {
   flushLanded,
   listCounter,
 } from "../db/queries/clicks";
+import { ClickBudget } from "../domain/click-budget";
 import type { ClickInput } from "../domain/clicks";
 import { describeError } from "../log";
 
@@ -44,6 +46,11 @@ export type UnflushedDay = {
 
 /** The same visitor hash within this window counts as one unique click. */
 export const UNIQUE_WINDOW_MS = 60 * 60_000;
+/**
+ * A counter keeps the visitor hashes of the unique window in memory, so a
+ * click reads no storage; past this many it reads them from storage instead.
+ */
+const MAX_VISITORS_IN_MEMORY = 200_000;
 /**
  * Clicks wait at most this long in the buffer, so that a flush carries many
  * of them: a quiet counter sends D1 one small batch per interval...
@@ -144,11 +151,21 @@ export class CodeCounter extends DurableObject<Env> {
   private holdingMark: Promise<void> | false | null = null;
   /** The counter's writes to D1, one after the other: they land in the order they are made. */
   private d1Writes: Promise<unknown> = Promise.resolve();
+  /** The per-client click budget (CLICK_LIMIT_PER_MINUTE): this object sees every click of its codes. */
+  private readonly budget: ClickBudget;
+  /**
+   * The visitors table in memory (`code \n hash` → counted at), loaded on the
+   * first click: every write goes to both, so the table stays the truth and a
+   * restart reloads it. Null until loaded, or when it outgrew the memory.
+   */
+  private visitorsSeen: Map<string, number> | null = null;
+  private visitorsTooMany = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.schemaReady = false;
+    this.budget = new ClickBudget(clickLimitPerMinute(env));
     // An object from before the flush numbers gets their table here: ensureSchema only adds what is missing.
     if (this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'code_counts'").toArray().length > 0)
       this.ensureSchema();
@@ -216,6 +233,8 @@ export class CodeCounter extends DurableObject<Env> {
    */
   forget(code: string): void {
     this.known.delete(code);
+    // Reloaded from storage on the next click, without this code's visitors.
+    this.visitorsSeen = null;
     if (!this.schemaReady) return;
     this.sql.exec("DELETE FROM code_counts WHERE code = ?", code);
     this.sql.exec("DELETE FROM visitors WHERE code = ?", code);
@@ -235,8 +254,9 @@ export class CodeCounter extends DurableObject<Env> {
 
   /**
    * Counts a batch of requests to share links, each exactly once (a click id
-   * seen before is a retried delivery and is skipped). Returns the codes of
-   * the batch that exist.
+   * seen before is a retried delivery and is skipped). Clicks of codes this
+   * counter does not have, and clicks over their client's budget, are
+   * neither counted nor written. Returns the codes of the batch that exist.
    */
   async recordClicks(clicks: readonly ClickInput[]): Promise<Record<string, boolean>> {
     return this.countClicks(clicks, await this.knownCodes(clicks));
@@ -351,18 +371,16 @@ export class CodeCounter extends DurableObject<Env> {
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_clicks WHERE flush_id IS NULL").one().n;
   }
 
-  /** Buffers one click for the flush; false for a click id already seen, "unique" for a new visitor. */
+  /**
+   * Buffers one click for the flush; false for a click id already seen or a
+   * client over its budget, "unique" for a new visitor.
+   */
   private count(click: ClickInput): false | "unique" | "repeat" {
+    if (!this.budget.take(click.client, click.at)) return false;
     let unique = false;
     if (!click.bot) {
-      const seen = this.sql
-        .exec<{ counted_at: number }>(
-          "SELECT counted_at FROM visitors WHERE code = ? AND hash = ?",
-          click.code,
-          click.visitorHash,
-        )
-        .toArray()[0];
-      unique = !seen || click.at - seen.counted_at >= UNIQUE_WINDOW_MS;
+      const seen = this.visitorCountedAt(click.code, click.visitorHash, click.at);
+      unique = seen === undefined || click.at - seen >= UNIQUE_WINDOW_MS;
     }
     const inserted = this.sql.exec(
       `INSERT INTO pending_clicks (id, code, clicked_at, visitor_hash, is_bot, is_unique, country, referrer_host, agent_family)
@@ -377,7 +395,11 @@ export class CodeCounter extends DurableObject<Env> {
       click.referrerHost,
       click.agentFamily,
     ).rowsWritten;
-    if (inserted === 0) return false;
+    if (inserted === 0) {
+      // A retried delivery of a click counted before: it spends no budget twice.
+      this.budget.giveBack(click.client, click.at);
+      return false;
+    }
     if (!unique) return "repeat";
     this.sql.exec(
       `INSERT INTO visitors (code, hash, counted_at) VALUES (?, ?, ?)
@@ -386,7 +408,43 @@ export class CodeCounter extends DurableObject<Env> {
       click.visitorHash,
       click.at,
     );
+    this.visitorsSeen?.set(`${click.code}\n${click.visitorHash}`, click.at);
     return "unique";
+  }
+
+  /** When the visitor was last counted as unique for the code (undefined: not in the window's table). */
+  private visitorCountedAt(code: string, hash: string, now: number): number | undefined {
+    const seen = this.loadVisitors(now);
+    if (seen) return seen.get(`${code}\n${hash}`);
+    return this.sql
+      .exec<{ counted_at: number }>("SELECT counted_at FROM visitors WHERE code = ? AND hash = ?", code, hash)
+      .toArray()[0]?.counted_at;
+  }
+
+  /** The visitors table in memory, loaded once; null when it is too large to hold. */
+  private loadVisitors(now: number): Map<string, number> | null {
+    if (this.visitorsTooMany) return null;
+    let seen = this.visitorsSeen;
+    if (!seen) {
+      seen = new Map();
+      // What left the window counts as unseen anyway (the alarm deletes it from the table too).
+      for (const row of this.sql.exec<{ code: string; hash: string; counted_at: number }>(
+        "SELECT code, hash, counted_at FROM visitors WHERE counted_at > ? LIMIT ?",
+        now - UNIQUE_WINDOW_MS,
+        MAX_VISITORS_IN_MEMORY,
+      ))
+        seen.set(`${row.code}\n${row.hash}`, row.counted_at);
+    } else if (seen.size >= MAX_VISITORS_IN_MEMORY) {
+      for (const [key, countedAt] of seen) if (countedAt <= now - UNIQUE_WINDOW_MS) seen.delete(key);
+    }
+    if (seen.size >= MAX_VISITORS_IN_MEMORY) {
+      // Too many to hold: ask storage per click, for the life of this instance.
+      this.visitorsTooMany = true;
+      this.visitorsSeen = null;
+      return null;
+    }
+    this.visitorsSeen = seen;
+    return seen;
   }
 
   counters(code: string): ClickCounters {

@@ -1,15 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { setCookie } from "hono/cookie";
+import { type Config, getConfig } from "../config";
 import { createDb } from "../db/client";
 import { backlogClicks } from "../db/queries/click-backlog";
-import { signAttributionToken } from "../domain/attribution-token";
-import { parseCode } from "../domain/codes";
+import { signAttributionToken, verifyAttributionToken } from "../domain/attribution-token";
 import { agentFamily, clientKey, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
-import type { AppEnv } from "../env";
-import { overLimit } from "../middleware/limits";
 import { createRouter, inputProblem } from "../openapi";
-import { isKnownCode, recordClick } from "../services/clicks";
+import { codeStatus, queueClick } from "../services/clicks";
 
 const shareLinkRoute = createRoute({
   method: "get",
@@ -17,8 +13,10 @@ const shareLinkRoute = createRoute({
   tags: ["share links"],
   summary: "Follow a share link: count the click, set the attribution cookie, redirect to signup",
   description:
-    "Always answers 302 to the configured signup URL. A known code adds `ref=CODE` and, for a person's browser, " +
-    "a signed `ref_token` cookie; bots, link previews and HEAD requests are redirected without a cookie and counted apart.",
+    "Always answers 302 to the configured signup URL, at once: nothing is awaited before the answer. A well-formed code " +
+    "adds `ref=CODE` and, for a person's browser, a signed `ref_token` cookie; a cookie already held for another code is " +
+    "kept when the code is not known to exist yet (a typo never displaces a real referral). Bots, link previews and " +
+    "HEAD requests are redirected without a cookie and counted apart. Clicks of codes that do not exist are never counted.",
   request: { params: z.object({ code: z.string().max(64).openapi({ example: "DEVO-ALEX1234" }) }) },
   responses: {
     302: {
@@ -31,81 +29,147 @@ const shareLinkRoute = createRoute({
   },
 });
 
-/** The signup page, from config only, never from the request: no open redirect. */
-function toSignup(c: Context<AppEnv>): URL {
-  c.header("Cache-Control", "no-store");
-  c.header("X-Robots-Tag", "noindex");
-  return new URL(c.var.config.signupUrl);
+/**
+ * The share link's path, matched before the general router: `/r/` and one
+ * segment that has a code's shape (the shape of domain/codes.ts, either case).
+ * Anything else (other methods, extra segments, odd characters) goes through
+ * the router as before and ends as a plain redirect, a 404 or a 405.
+ */
+const SHARE_LINK = /^\/r\/([A-Za-z0-9]{1,12}-[A-Za-z0-9]{4,8})$/;
+
+/** The code of a share-link request the fast path answers, or null when the router should. */
+export function shareLinkCode(request: Request): string | null {
+  if (request.method !== "GET" && request.method !== "HEAD") return null;
+  const url = request.url;
+  // The path starts after the origin's "//host"; a share link's URL is short and plain.
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return null;
+  let end = url.indexOf("?", start);
+  if (end < 0) end = url.indexOf("#", start);
+  const match = SHARE_LINK.exec(end < 0 ? url.slice(start) : url.slice(start, end));
+  return match?.[1] ? match[1].toUpperCase() : null;
 }
 
+/** The value of one cookie in a Cookie header, or undefined. */
+function readCookie(header: string | null, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(";")) {
+    const at = part.indexOf("=");
+    if (at > 0 && part.slice(0, at).trim() === name) return part.slice(at + 1).trim();
+  }
+  return undefined;
+}
+
+function attributionCookie(config: Config, token: string): string {
+  const domain = config.cookieDomain ? `; Domain=${config.cookieDomain}` : "";
+  return `${config.cookieName}=${token}; Max-Age=${Math.floor(config.attributionWindowMs / 1000)}${domain}; Path=/; HttpOnly; Secure; SameSite=Lax`;
+}
+
+/**
+ * Whether a new click's token may replace the valid one the browser holds.
+ * The newer click wins when this isolate knows its code exists. When the
+ * isolate has no word on the new code, the held token wins, unless its own
+ * code is known not to exist: so a typo or a deleted code never displaces a
+ * real referral, at the price that a second real code this isolate has not
+ * seen yet does not displace the first (see docs/hot-path.md).
+ */
+async function mayReplaceHeld(config: Config, cookies: string | null, code: string, now: number): Promise<boolean> {
+  const held = await verifyAttributionToken(
+    readCookie(cookies, config.cookieName),
+    config.attributionKeys,
+    now,
+    config.attributionWindowMs,
+  );
+  if (held.status !== "valid" || held.claims.code === code) return true;
+  return codeStatus(held.claims.code, now) === "unknown";
+}
+
+/** The headers every share-link answer carries, also from the router (see app.ts's securityHeaders). */
+function redirectTo(location: string, cookie?: string): Response {
+  const headers = new Headers({
+    Location: location,
+    "Cache-Control": "no-store",
+    "X-Robots-Tag": "noindex",
+    "X-Content-Type-Options": "nosniff",
+  });
+  if (cookie) headers.set("Set-Cookie", cookie);
+  return new Response(null, { status: 302, headers });
+}
+
+/**
+ * Answers a share link after pure computation only (bot check, visitor hash,
+ * token signing): the click goes to its counter from `waitUntil`, and the
+ * counter decides whether it counts (the code exists, the visitor is within
+ * the click budget). The destination is the configured signup page, never
+ * taken from the request: no open redirect.
+ */
+export async function followShareLink(
+  request: Request,
+  env: Env,
+  ctx: { waitUntil(promise: Promise<unknown>): void },
+  code: string,
+  config: Config = getConfig(env),
+): Promise<Response> {
+  const now = Date.now();
+  const location = new URL(config.signupUrl);
+  const status = codeStatus(code, now);
+  // A code this isolate knows does not exist gets a plain redirect: nothing to credit.
+  if (status !== "unknown") location.searchParams.set("ref", code);
+
+  const userAgent = request.headers.get("user-agent") ?? "";
+  const ip = request.headers.get("cf-connecting-ip") ?? "";
+  const automated = isAutomated(request.method, userAgent);
+  const visitor = await visitorHash(config.visitorSalt, now, ip, userAgent);
+  const clickId = crypto.randomUUID();
+
+  let cookie: string | undefined;
+  if (
+    !automated &&
+    status !== "unknown" &&
+    (status === "exists" || (await mayReplaceHeld(config, request.headers.get("cookie"), code, now)))
+  ) {
+    const token = await signAttributionToken({ code, clickId, issuedAt: now, visitorHash: visitor }, config.signingKey);
+    cookie = attributionCookie(config, token);
+  }
+
+  const click = {
+    code,
+    shard: shardFor(visitor, config.clickShards),
+    clickId,
+    at: now,
+    visitorHash: visitor,
+    bot: automated,
+    country: (request.cf?.country as string | undefined) ?? null,
+    referrerHost: referrerHost(request.headers.get("referer") ?? undefined),
+    agentFamily: agentFamily(userAgent, automated),
+  };
+  const waitUntil = (promise: Promise<unknown>) => ctx.waitUntil(promise);
+  // The click budget's key (a salted hash of the client's network) is computed after the answer: only the counter needs it.
+  waitUntil(
+    clientKey(config.visitorSalt, ip).then((client) =>
+      queueClick(
+        env.CODE_COUNTER,
+        (counter, clicks) => backlogClicks(createDb(env.DB), counter, clicks, Date.now()),
+        { ...click, client },
+        waitUntil,
+      ),
+    ),
+  );
+  return redirectTo(location.href, cookie);
+}
+
+/**
+ * The share link in the typed API: its OpenAPI entry, and the answer for any
+ * request the fast path in index.ts leaves to the router. A garbled or
+ * malformed code is a plain redirect to signup that touches nothing.
+ */
 export const redirect = createRouter().openapi(
   shareLinkRoute,
   async (c) => {
-    const config = c.var.config;
-    const location = toSignup(c);
-
-    // A malformed code never reaches a Durable Object.
-    const code = parseCode(c.req.valid("param").code);
-    if (!code) return c.redirect(location.href, 302);
-
-    const now = Date.now();
-    const userAgent = c.req.header("user-agent") ?? "";
-    const ip = c.req.header("cf-connecting-ip") ?? "";
-    const automated = isAutomated(c.req.method, userAgent);
-    const visitor = await visitorHash(config.visitorSalt, now, ip, userAgent);
-    const clickId = crypto.randomUUID();
-    const shard = shardFor(visitor, config.clickShards);
-
-    // A client over the click limit still gets to signup, but is not counted and
-    // gets no cookie; the code stays in the URL only if this isolate knows it exists.
-    // The limit is per client address, not per visitor: the user agent is the
-    // caller's to choose, so a budget per agent would be a budget per request.
-    // The client's key is a hash of its own: computed only when there is a limiter to ask.
-    const limiter = c.env.CLICK_LIMITER;
-    if (limiter && (await overLimit(limiter, await clientKey(config.visitorSalt, ip)))) {
-      if (isKnownCode(code, now)) location.searchParams.set("ref", code);
-      return c.redirect(location.href, 302);
-    }
-
-    const result = await recordClick(
-      c.env.CODE_COUNTER,
-      (counter, clicks) => backlogClicks(createDb(c.env.DB), counter, clicks, Date.now()),
-      {
-        code,
-        shard,
-        clickId,
-        at: now,
-        visitorHash: visitor,
-        bot: automated,
-        country: (c.req.raw.cf?.country as string | undefined) ?? null,
-        referrerHost: referrerHost(c.req.header("referer")),
-        agentFamily: agentFamily(userAgent, automated),
-      },
-      (promise) => c.executionCtx.waitUntil(promise),
-    );
-    // When the counter cannot be reached the person still gets to signup, with
-    // the code in the URL for the signup backend, but no cookie vouches for a
-    // click not counted yet (it waits in the backlog).
-    if (result && !result.known) return c.redirect(location.href, 302);
-
-    location.searchParams.set("ref", code);
-    if (result && !automated) {
-      const token = await signAttributionToken(
-        { code, clickId, issuedAt: now, visitorHash: visitor },
-        config.signingKey,
-      );
-      // A later click on another code replaces this cookie: the last click wins.
-      setCookie(c, config.cookieName, token, {
-        httpOnly: true,
-        secure: true,
-        sameSite: "Lax",
-        path: "/",
-        maxAge: Math.floor(config.attributionWindowMs / 1000),
-        ...(config.cookieDomain ? { domain: config.cookieDomain } : {}),
-      });
-    }
-    return c.redirect(location.href, 302);
+    const code = shareLinkCode(c.req.raw);
+    if (code) return followShareLink(c.req.raw, c.env, c.executionCtx, code, c.var.config);
+    return redirectTo(c.var.config.signupUrl);
   },
   // A person following a garbled link still gets to signup: refused input is a plain redirect, not a 400.
-  (result, c) => (inputProblem(result, c) ? c.redirect(toSignup(c).href, 302) : undefined),
+  (result, c) => (inputProblem(result, c) ? redirectTo(c.var.config.signupUrl) : undefined),
 );

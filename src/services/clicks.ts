@@ -5,8 +5,13 @@ import { describeError } from "../log";
 /**
  * How a share-link request reaches its counter without making the person wait.
  *
- * - A code this isolate saw its counter confirm lately is redirected at once;
- *   the click joins a per-counter queue and is sent in the background.
+ * - Every click is answered first and sent afterwards: the request never
+ *   waits for a counter, not even for a code this isolate has never seen.
+ *   Whether the code exists is the counter's to decide; it drops clicks of
+ *   codes it does not have (see docs/hot-path.md).
+ * - The counters' answers teach the isolate which codes exist and which do
+ *   not (codeStatus). The redirect uses that only to choose what the cookie
+ *   says, never to decide whether to count.
  * - A click answered but not yet stored lives only in this isolate's memory,
  *   and a crash loses it: so the queue is as short-lived as can be. When no
  *   RPC to the counter is in flight, the click is sent at once (no timer, no
@@ -16,14 +21,14 @@ import { describeError } from "../log";
  *   it sends, then sends what queued up meanwhile, until the queue is empty.
  *   Other requests only append; no request waits on another's I/O.
  * - The queue holds at most MAX_QUEUED clicks: past that, a request sends its
- *   own click before answering. So per counter and isolate, at most
- *   MAX_QUEUED answered clicks wait and MAX_BATCH are in flight (twice that
- *   for the moment a sender hands over, see drain).
- * - A code not seen lately makes the person wait for its counter's answer,
- *   since only the counter knows whether the code exists.
+ *   own click in an RPC of its own (from its own `waitUntil`), so a slow
+ *   counter does not grow the number of clicks that wait in memory.
  */
 
+/** How long a counter's word on a code is trusted: that it exists... */
 const KNOWN_FOR_MS = 10 * 60_000;
+/** ...or that it does not (short: a code may be created meanwhile). */
+const UNKNOWN_FOR_MS = 60_000;
 const MAX_KNOWN = 10_000;
 /** A sender hands over after this long, well inside the runtime's waitUntil limit. */
 const LEAD_FOR_MS = 5_000;
@@ -32,26 +37,37 @@ export const MAX_BATCH = 200;
 /** The most answered clicks that wait for an RPC in flight, per counter (see above). */
 export const MAX_QUEUED = MAX_BATCH;
 
-const knownCodes = new Map<string, number>();
+/** Per code: whether it exists, and until when that is trusted. */
+const codeWord = new Map<string, { exists: boolean; until: number }>();
 const queues = new Map<string, ClickInput[]>();
 const senders = new Set<string>();
 
-/** Whether this isolate's counter confirmed the code lately. */
-export function isKnownCode(code: string, now: number): boolean {
-  const until = knownCodes.get(code);
-  if (until === undefined) return false;
-  if (until > now) return true;
-  knownCodes.delete(code);
-  return false;
+/**
+ * What this isolate heard lately from the code's counter (or from creating
+ * it): "exists", "unknown", or undefined when it has no word on the code.
+ */
+export function codeStatus(code: string, now: number): "exists" | "unknown" | undefined {
+  const word = codeWord.get(code);
+  if (word === undefined) return undefined;
+  if (word.until > now) return word.exists ? "exists" : "unknown";
+  codeWord.delete(code);
+  return undefined;
 }
 
-function remember(code: string, now: number): void {
-  if (knownCodes.size >= MAX_KNOWN) {
+/** Records what a counter (or the code's creation) said about a code. */
+export function rememberCode(code: string, exists: boolean, now: number): void {
+  if (codeWord.size >= MAX_KNOWN && !codeWord.has(code)) {
     // Maps iterate in insertion order: drop the oldest entry.
-    const oldest = knownCodes.keys().next().value;
-    if (oldest !== undefined) knownCodes.delete(oldest);
+    const oldest = codeWord.keys().next().value;
+    if (oldest !== undefined) codeWord.delete(oldest);
   }
-  knownCodes.set(code, now + KNOWN_FOR_MS);
+  codeWord.delete(code);
+  codeWord.set(code, { exists, until: now + (exists ? KNOWN_FOR_MS : UNKNOWN_FOR_MS) });
+}
+
+/** Drops what this isolate heard about a code (it was retired here). */
+export function forgetCodeStatus(code: string): void {
+  codeWord.delete(code);
 }
 
 type Counters = DurableObjectNamespace<CodeCounter>;
@@ -86,7 +102,8 @@ async function sendQueued(namespace: Counters, backlog: Backlog, name: string, c
     const batch = clicks.slice(i, i + MAX_BATCH);
     try {
       const known = await send(namespace, name, batch);
-      for (const [code, exists] of Object.entries(known)) if (!exists) knownCodes.delete(code);
+      const now = Date.now();
+      for (const [code, exists] of Object.entries(known)) rememberCode(code, exists, now);
     } catch (error) {
       await toBacklog(backlog, name, batch, error);
     }
@@ -117,34 +134,28 @@ async function drain(namespace: Counters, backlog: Backlog, name: string): Promi
 }
 
 /**
- * Records a click exactly once and says whether its code exists. Undefined
- * when the counter could not be reached: the caller still redirects, and the
- * click waits in the backlog for the counter to come back.
+ * Hands a click to its counter from the background: nothing here is awaited
+ * by the response. The counter counts it exactly once if its code exists and
+ * the visitor is within the click budget; a counter that cannot be reached
+ * leaves it in the backlog for the cron.
  */
-export async function recordClick(
+export function queueClick(
   namespace: Counters,
   backlog: Backlog,
   click: ClickInput,
   waitUntil: (promise: Promise<unknown>) => void,
-): Promise<{ known: boolean } | undefined> {
+): void {
   const name = counterName(click.code, click.shard);
   const queue = queues.get(name) ?? [];
-  // A full queue means the counter is slow: this click does not join the clicks at risk, it is sent below.
-  if (isKnownCode(click.code, click.at) && queue.length < MAX_QUEUED) {
-    queue.push(click);
-    queues.set(name, queue);
-    if (!senders.has(name)) {
-      senders.add(name);
-      waitUntil(drain(namespace, backlog, name));
-    }
-    return { known: true };
+  // A full queue means the counter is slow: this click does not join the waiting ones, it goes on its own.
+  if (queue.length >= MAX_QUEUED) {
+    waitUntil(sendQueued(namespace, backlog, name, [click]));
+    return;
   }
-  try {
-    const known = (await send(namespace, name, [click]))[click.code] === true;
-    if (known) remember(click.code, click.at);
-    return { known };
-  } catch (error) {
-    waitUntil(toBacklog(backlog, name, [click], error));
-    return undefined;
+  queue.push(click);
+  queues.set(name, queue);
+  if (!senders.has(name)) {
+    senders.add(name);
+    waitUntil(drain(namespace, backlog, name));
   }
 }

@@ -5,6 +5,7 @@ import { generateCode } from "../domain/codes";
 import { emailHash } from "../domain/email";
 import { type CodeCounter, counterStub, readClickCounters } from "../durable-objects/code-counter";
 import { ApiError } from "../errors";
+import { rememberCode } from "./clicks";
 
 export interface CodeDeps {
   db: Db;
@@ -54,6 +55,8 @@ export async function ensureCode(
   }
   if (!result) throw new ApiError(503, "code_space_exhausted", "Could not find a free code; try again");
   await counterStub(deps.counters, result.row.code, 0).register(result.row.code);
+  // This isolate's share links may vouch for the code at once (see services/clicks.ts).
+  rememberCode(result.row.code, true, Date.now());
   return result;
 }
 

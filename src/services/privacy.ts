@@ -20,6 +20,7 @@ import {
 } from "../db/schema";
 import { generateCode } from "../domain/codes";
 import { type CodeCounter, counterName, counterStub } from "../durable-objects/code-counter";
+import { forgetCodeStatus } from "./clicks";
 
 /** Tombstones start with this: an id no host product hands out. */
 export const ERASED_PREFIX = "erased:";
@@ -150,6 +151,7 @@ function retiredCode(old: string): string {
 async function forgetCode(deps: ErasureDeps, code: string): Promise<void> {
   const names = new Set(Array.from({ length: deps.clickShards }, (_, shard) => counterName(code, shard)));
   await Promise.all([...names].map((name) => deps.counters.getByName(name).forget(code)));
+  forgetCodeStatus(code);
 }
 
 function erasureStatements(

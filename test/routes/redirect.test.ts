@@ -2,10 +2,21 @@ import { listDurableObjectIds } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/config";
-import { verifyAttributionToken } from "../../src/domain/attribution-token";
+import { signAttributionToken, verifyAttributionToken } from "../../src/domain/attribution-token";
 import { counterName } from "../../src/durable-objects/code-counter";
 import { testBindings } from "../bindings";
-import { API_KEY, BROWSER_UA, call, click, counter, createCode, readSetCookie } from "../helpers";
+import {
+  API_KEY,
+  attribute,
+  BROWSER_UA,
+  call,
+  click,
+  counter,
+  countRows,
+  createCode,
+  readSetCookie,
+  registerCode,
+} from "../helpers";
 
 const config = parseConfig(testBindings);
 let code: string;
@@ -130,17 +141,81 @@ describe("GET /r/:code", () => {
     expect(used.size).toBeGreaterThan(1);
   });
 
-  it("sends an unknown code to signup without ref or cookie", async () => {
-    const res = await click("DEVO-NOPE0000");
+  it("redirects a well-formed unknown code at once, never counts it, and refuses to credit its cookie", async () => {
+    const unknown = "DEVO-NOPE0000";
+    // Nothing is awaited before the answer, so the first click of a code the isolate has no word on gets the usual answer.
+    const first = await click(unknown, { ip: "100.81.0.1" });
+    expect(first.status).toBe(302);
+    expect(new URL(first.headers.get("location") ?? "").searchParams.get("ref")).toBe(unknown);
+    const token = readSetCookie(first, "ref_token")?.value;
+    expect(token).toBeDefined();
+    expect(await counter(unknown).counters(unknown)).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 0 });
+    expect(await counter(unknown).pendingClicks(unknown)).toBe(0);
 
+    // Its counter said the code does not exist: the isolate now sends it to signup plainly.
+    const again = await click(unknown, { ip: "100.81.0.2" });
+    expect(again.status).toBe(302);
+    expect(again.headers.get("location")).toBe("https://app.example.com/signup?plan=free");
+    expect(readSetCookie(again, "ref_token")).toBeUndefined();
+    expect(await counter(unknown).counters(unknown)).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 0 });
+
+    const refused = await attribute({ refereeId: "unknown-code-referee", token });
+    expect(refused.status).toBe(404);
+    expect(refused.body.error?.code).toBe("code_not_found");
+    expect(await countRows("SELECT count(*) AS n FROM referrals WHERE referee_id = 'unknown-code-referee'")).toBe(0);
+  });
+
+  it("keeps the real code's cookie when the visitor then opens a typo, and credits the real code", async () => {
+    const real = await createCode("typo-owner", "typo");
+    const held = readSetCookie(await click(real, { ip: "100.81.1.1" }), "ref_token")?.value;
+    expect(held).toBeDefined();
+
+    const typo = await click("DEVO-TYPO9999", { ip: "100.81.1.1", headers: { cookie: `other=1; ref_token=${held}` } });
+    expect(typo.status).toBe(302);
+    // The browser keeps the cookie it holds: the redirect sets none.
+    expect(readSetCookie(typo, "ref_token")).toBeUndefined();
+
+    const credited = await attribute({ refereeId: "typo-referee", token: held, code: "DEVO-TYPO9999" });
+    expect(credited.status).toBe(201);
+    expect(
+      await countRows("SELECT count(*) AS n FROM referrals WHERE referee_id = 'typo-referee' AND code = ?", real),
+    ).toBe(1);
+  });
+
+  it("keeps a held cookie for a code this isolate has no word on, when the new code is not known either", async () => {
+    const real = "DEVO-HELD0001";
+    await registerCode(real, "held-owner");
+    const held = await signAttributionToken(
+      { code: real, clickId: crypto.randomUUID(), issuedAt: Date.now(), visitorHash: "0".repeat(32) },
+      config.signingKey,
+    );
+    const res = await click("DEVO-TYPO8888", { headers: { cookie: `ref_token=${held}` } });
     expect(res.status).toBe(302);
-    expect(res.headers.get("location")).toBe("https://app.example.com/signup?plan=free");
     expect(readSetCookie(res, "ref_token")).toBeUndefined();
-    expect(await counter("DEVO-NOPE0000").counters("DEVO-NOPE0000")).toEqual({
-      clicks: 0,
-      uniqueClicks: 0,
-      botClicks: 0,
-    });
+  });
+
+  it("replaces a held cookie whose code is known not to exist, and one that is not valid", async () => {
+    const typo = "DEVO-TYPO7777";
+    const stale = readSetCookie(await click(typo, { ip: "100.81.2.1" }), "ref_token")?.value;
+    expect(stale).toBeDefined();
+    const fresh = "DEVO-FRSH0001";
+    await registerCode(fresh, "fresh-owner");
+
+    // The isolate has no word on the fresh code, but knows the held one does not exist: the new click wins.
+    const replaced = readSetCookie(
+      await click(fresh, { ip: "100.81.2.1", headers: { cookie: `ref_token=${stale}` } }),
+      "ref_token",
+    );
+    const check = await verifyAttributionToken(
+      replaced?.value,
+      config.attributionKeys,
+      Date.now(),
+      config.attributionWindowMs,
+    );
+    expect(check.claims?.code).toBe(fresh);
+
+    const tampered = await click("DEVO-FRSH0002", { headers: { cookie: `ref_token=${stale}x` } });
+    expect(readSetCookie(tampered, "ref_token")).toBeDefined();
   });
 
   it.each([
@@ -162,7 +237,8 @@ describe("GET /r/:code", () => {
   it("gives the last clicked code the cookie when a visitor clicks a second link", async () => {
     const other = await createCode("second-owner", "sec");
     const first = readSetCookie(await click(code), "ref_token");
-    const second = readSetCookie(await click(other), "ref_token");
+    // The isolate knows the second code exists (it created it): the newer click wins over the cookie held.
+    const second = readSetCookie(await click(other, { headers: { cookie: `ref_token=${first?.value}` } }), "ref_token");
 
     const check = await verifyAttributionToken(
       second?.value,

@@ -2,9 +2,11 @@ import type { FC } from "hono/jsx";
 import type { Config } from "../../config";
 import { formatAmount, formatNumber, Layout, type PageContext } from "../layout";
 
-/** The click and API budgets, as wrangler.toml's [[ratelimits]] set them (bindings do not expose their budget). */
+/**
+ * The API budgets, as wrangler.toml's [[ratelimits]] set them (bindings do not expose their budget). The
+ * share link's click limit is a setting the counters enforce (CLICK_LIMIT_PER_MINUTE), shown with the others.
+ */
 export const RATE_LIMITS: { binding: string; per: string; limit: number; period: number }[] = [
-  { binding: "CLICK_LIMITER", per: "visitor hash, share link clicks", limit: 60, period: 60 },
   { binding: "API_LIMITER", per: "API key, all of /api/*", limit: 1200, period: 60 },
   { binding: "ATTRIBUTION_LIMITER", per: "API key, POST /api/attributions", limit: 300, period: 60 },
   { binding: "WIDGET_LIMITER", per: "widget token", limit: 120, period: 60 },
@@ -123,6 +125,12 @@ export const SettingsPage: FC<{ ctx: PageContext; config: Config; bound: Record<
             <dd>{`${formatNumber(config.clawbackMs / DAY_MS)} days`}</dd>
             <dt>Click retention</dt>
             <dd>{`${formatNumber(config.clickRetentionDays)} days`}</dd>
+            <dt>Click limit</dt>
+            <dd>
+              {config.clickLimitPerMinute > 0
+                ? `${formatNumber(config.clickLimitPerMinute)} counted clicks per client address a minute (CLICK_LIMIT_PER_MINUTE, in the counters)`
+                : "off (CLICK_LIMIT_PER_MINUTE = 0)"}
+            </dd>
             <dt>Monthly cap</dt>
             <dd>{`${formatNumber(rules.caps.rewardedReferralsPerMonth)} rewarded referrals per referrer`}</dd>
           </dl>

@@ -1,0 +1,66 @@
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { ClickInput } from "../../src/domain/clicks";
+import { type CodeCounter, UNIQUE_WINDOW_MS } from "../../src/durable-objects/code-counter";
+import { counter, registerCode } from "../helpers";
+
+const T0 = Date.UTC(2026, 11, 4, 12, 0, 0);
+let sequence = 0;
+function clickBy(code: string, visitorHash: string, at: number): ClickInput {
+  sequence++;
+  return {
+    code,
+    shard: 0,
+    clickId: `record-${sequence}`,
+    at,
+    visitorHash,
+    bot: false,
+    country: null,
+    referrerHost: null,
+    agentFamily: "chrome",
+  };
+}
+
+/** Makes the counter forget its in-memory copy of the visitors table, as a restart would. */
+async function dropVisitorMemory(code: string, tooMany = false): Promise<void> {
+  await runInDurableObject(counter(code), (instance: CodeCounter) => {
+    const state = instance as unknown as { visitorsSeen: unknown; visitorsTooMany: boolean };
+    state.visitorsSeen = null;
+    state.visitorsTooMany = tooMany;
+  });
+}
+
+describe("the counter's record path", () => {
+  it("dedupes a visitor from memory, and from the stored table after a restart", async () => {
+    const code = "DEVO-RECD0001";
+    await registerCode(code, "record-owner-1");
+    await counter(code).recordClicks([clickBy(code, "a".repeat(32), T0), clickBy(code, "a".repeat(32), T0 + 1_000)]);
+    await dropVisitorMemory(code);
+    await counter(code).recordClicks([clickBy(code, "a".repeat(32), T0 + 2_000)]);
+    // Storage read per click when the table is too large for memory: the same answer.
+    await dropVisitorMemory(code, true);
+    await counter(code).recordClicks([clickBy(code, "a".repeat(32), T0 + 3_000), clickBy(code, "b".repeat(32), T0)]);
+
+    expect(await counter(code).counters(code)).toEqual({ clicks: 5, uniqueClicks: 2, botClicks: 0 });
+    expect(await counter(code).pendingClicks(code)).toBe(5);
+  });
+
+  it("counts a visitor as unique again once the unique window has passed", async () => {
+    const code = "DEVO-RECD0002";
+    await registerCode(code, "record-owner-2");
+    const visitor = "c".repeat(32);
+    await counter(code).recordClicks([clickBy(code, visitor, T0)]);
+    await counter(code).recordClicks([clickBy(code, visitor, T0 + UNIQUE_WINDOW_MS - 1)]);
+    await counter(code).recordClicks([clickBy(code, visitor, T0 + UNIQUE_WINDOW_MS)]);
+
+    expect(await counter(code).counters(code)).toEqual({ clicks: 3, uniqueClicks: 2, botClicks: 0 });
+  });
+
+  it("writes nothing for a code it does not have, whatever the batch holds", async () => {
+    const code = "DEVO-RECD0003";
+    const answer = await counter(code).recordClicks([clickBy(code, "d".repeat(32), T0)]);
+    expect(answer).toEqual({ [code]: false });
+    expect(await counter(code).counters(code)).toEqual({ clicks: 0, uniqueClicks: 0, botClicks: 0 });
+    expect(await counter(code).pendingClicks(code)).toBe(0);
+  });
+});
