@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { getConfig } from "../config";
 import { createDb, runBatch } from "../db/client";
 import { clicksInLog } from "../db/queries/click-backlog";
 import {
@@ -11,6 +12,7 @@ import {
 } from "../db/queries/clicks";
 import type { ClickInput } from "../domain/clicks";
 import { describeError } from "../log";
+import { writeFlushToLog } from "../services/click-log";
 
 export interface ClickCounters {
   clicks: number;
@@ -410,7 +412,10 @@ export class CodeCounter extends DurableObject<Env> {
     return query.one().n;
   }
 
-  /** Flushes buffered clicks to D1, one batch per run; retries until every batch lands. */
+  /**
+   * Flushes buffered clicks, one batch per run: their rows to the R2 click log,
+   * then counters and aggregates to D1; retries until every batch lands.
+   */
   override async alarm(): Promise<void> {
     this.alarmArmed = false;
     if (!this.schemaReady) return;
@@ -443,10 +448,18 @@ export class CodeCounter extends DurableObject<Env> {
     const drains = this.unflushed() === 0;
     if (drains) this.holdingMark = false;
     const db = createDb(this.env.DB);
+    const hotRows = getConfig(this.env).clickLogHotDays > 0;
     try {
+      // The raw log first: a flush that fails after this write is retried with
+      // the same id and rows, and rewrites the same objects.
+      await writeFlushToLog(this.env.CLICK_LOG, flushId, clicks);
       await this.serially(async () => {
         try {
-          await applyClickFlush(db, { id: flushId, counter: this.name(), sequence, clicks, drains }, Date.now());
+          await applyClickFlush(
+            db,
+            { id: flushId, counter: this.name(), sequence, clicks, drains, hotRows },
+            Date.now(),
+          );
         } catch (error) {
           // The batch may have committed with only its answer lost: the marker tells.
           if (!(await flushLanded(db, flushId))) throw error;
