@@ -16,7 +16,7 @@ export async function runScheduled(env: Env, now: number) {
   const credits = await fulfilCredits({ db, config, stripe: stripeClient(config) }, now);
   // Clicks made while their counter was unreachable are counted now.
   const clickBacklog = await replayClickBacklog(db, env.CODE_COUNTER);
-  const purged = await purgeExpiredData(db, now, config.clickRetentionDays);
+  const purged = await purgeExpiredData(db, now, config.clickLogHotDays);
   // A safety net for deliveries whose wake-up was lost.
   await outboxStub(env.EVENT_OUTBOX).poke();
   console.log(

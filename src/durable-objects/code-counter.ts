@@ -582,6 +582,25 @@ export class CodeCounter extends DurableObject<Env> {
     });
   }
 
+  /**
+   * The details of a click still buffered here, for the referral it brings:
+   * null once its flush landed (D1's hot window has it then) or if unknown.
+   */
+  clickDetails(
+    clickId: string,
+  ): { clickedAt: number; country: string | null; referrerHost: string | null; agentFamily: string } | null {
+    if (!this.schemaReady) return null;
+    return (
+      this.sql
+        .exec<{ clickedAt: number; country: string | null; referrerHost: string | null; agentFamily: string }>(
+          `SELECT clicked_at AS clickedAt, country, referrer_host AS referrerHost, agent_family AS agentFamily
+           FROM pending_clicks WHERE id = ?`,
+          clickId,
+        )
+        .toArray()[0] ?? null
+    );
+  }
+
   /** The name this object was reached by ("bucket:N"). */
   private name(): string {
     return this.ctx.id.name ?? "counter";
