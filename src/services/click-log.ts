@@ -98,3 +98,128 @@ export async function writeFlushToLog(
 export function isLogDay(day: string): boolean {
   return DAY_SHAPE.test(day) && new Date(`${day}T00:00:00Z`).toISOString().slice(0, 10) === day;
 }
+
+/**
+ * One UTC day of the log as NDJSON, object after object (by hour, then flush
+ * id; clicks are in time order only within an object). Memory stays bounded
+ * whatever the day's size: one page of the listing and one object (a flush,
+ * at most a few hundred clicks) at a time, pulled as the reader reads. With
+ * `code`, only that code's lines are passed on. The first listing happens
+ * before the stream is returned, so an unreachable bucket is an error the
+ * caller can answer with, not a cut-off body.
+ */
+export async function streamDay(bucket: R2Bucket, day: string, code?: string): Promise<ReadableStream<Uint8Array>> {
+  const prefix = dayPrefix(day);
+  let page = await bucket.list({ prefix });
+  let keys = page.objects.map((object) => object.key);
+  const encoder = new TextEncoder();
+  // A cheap test before parsing: a line of `code` contains it as a JSON string.
+  const needle = code === undefined ? undefined : `"code":${JSON.stringify(code)}`;
+
+  const nextKey = async (): Promise<string | undefined> => {
+    while (keys.length === 0 && page.truncated) {
+      page = await bucket.list({ prefix, cursor: page.cursor });
+      keys = page.objects.map((object) => object.key);
+    }
+    return keys.shift();
+  };
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        const key = await nextKey();
+        if (key === undefined) {
+          controller.close();
+          return;
+        }
+        // Gone since the listing: retention deleted its day meanwhile.
+        const object = await bucket.get(key);
+        if (!object) continue;
+        const text = await new Response(object.body.pipeThrough(new DecompressionStream("gzip"))).text();
+        const lines = needle === undefined ? text : keepLines(text, needle, code as string);
+        if (lines === "") continue;
+        controller.enqueue(encoder.encode(lines));
+        return;
+      }
+    },
+  });
+}
+
+/** The lines of `text` whose click is of `code`. */
+function keepLines(text: string, needle: string, code: string): string {
+  let kept = "";
+  for (const line of text.split("\n")) {
+    if (line === "" || !line.includes(needle)) continue;
+    if ((JSON.parse(line) as LoggedClick).code === code) kept += `${line}\n`;
+  }
+  return kept;
+}
+
+const DAY_MS = 86_400_000;
+/** Objects one cron run deletes at most; the next run carries on. */
+const MAX_DELETES_PER_RUN = 10_000;
+/** R2 deletes at most this many keys per call. */
+const DELETE_BATCH = 1_000;
+
+/** What one retention run removed from the log. */
+export interface LogPurge {
+  /** Day prefixes emptied completely by this run. */
+  days: number;
+  objects: number;
+}
+
+/**
+ * Deletes the log's whole days that are past the retention: a click of day D
+ * is kept while D is within the last `retentionDays` UTC days. Days are
+ * deleted oldest first, at most MAX_DELETES_PER_RUN objects a run; the next
+ * run carries on where this one stopped. Idempotent: deleting a deleted key is
+ * a no-op, and days inside the retention are never listed for deletion.
+ */
+export async function purgeClickLog(
+  bucket: R2Bucket,
+  now: number,
+  retentionDays: number,
+  budget = MAX_DELETES_PER_RUN,
+): Promise<LogPurge> {
+  const firstKept = utcDayOf(now - (retentionDays - 1) * DAY_MS);
+  const purge: LogPurge = { days: 0, objects: 0 };
+  let cursor: string | undefined;
+  do {
+    // Day prefixes come back in key order, which is day order: stop at the first day kept.
+    const listing = await bucket.list({ prefix: CLICK_LOG_PREFIX, delimiter: "/", cursor });
+    for (const prefix of listing.delimitedPrefixes) {
+      const day = prefix.slice(`${CLICK_LOG_PREFIX}day=`.length, -1);
+      if (!isLogDay(day)) continue;
+      if (day >= firstKept) return purge;
+      const left = budget - purge.objects;
+      if (left <= 0) return purge;
+      const deleted = await deleteUnder(bucket, prefix, left);
+      purge.objects += deleted.objects;
+      if (deleted.emptied) purge.days++;
+      else return purge;
+    }
+    cursor = listing.truncated ? listing.cursor : undefined;
+  } while (cursor);
+  return purge;
+}
+
+function utcDayOf(at: number): string {
+  return new Date(at).toISOString().slice(0, 10);
+}
+
+/** Deletes up to `limit` objects under a prefix; whether none is left. */
+async function deleteUnder(
+  bucket: R2Bucket,
+  prefix: string,
+  limit: number,
+): Promise<{ objects: number; emptied: boolean }> {
+  let objects = 0;
+  for (;;) {
+    const page = await bucket.list({ prefix, limit: Math.min(DELETE_BATCH, limit - objects) });
+    const keys = page.objects.map((object) => object.key);
+    if (keys.length > 0) await bucket.delete(keys);
+    objects += keys.length;
+    if (!page.truncated) return { objects, emptied: true };
+    if (objects >= limit) return { objects, emptied: false };
+  }
+}
