@@ -12,7 +12,7 @@ import {
 } from "../db/queries/clicks";
 import type { ClickInput } from "../domain/clicks";
 import { describeError } from "../log";
-import { writeFlushToLog } from "../services/click-log";
+import { clicksInR2Log, writeFlushToLog } from "../services/click-log";
 
 export interface ClickCounters {
   clicks: number;
@@ -256,14 +256,27 @@ export class CodeCounter extends DurableObject<Env> {
     let fresh = clicks;
     for (;;) {
       const flushesBefore = this.flushesDone;
-      const inLog = await clicksInLog(
-        createDb(this.env.DB),
-        fresh.map((click) => click.clickId),
-      );
+      const inLog = await this.alreadyLogged(fresh);
       fresh = fresh.filter((click) => !inLog.has(click.clickId));
       if (this.flushesDone === flushesBefore) break;
     }
     return this.countClicks(fresh, known);
+  }
+
+  /**
+   * Which of these clicks a flush already carried: D1's hot window of click
+   * rows knows the recent ones; the R2 log is read for the hours of those
+   * older than the window (all of them with CLICK_LOG_HOT_DAYS=0).
+   */
+  private async alreadyLogged(clicks: readonly ClickInput[]): Promise<Set<string>> {
+    const found = await clicksInLog(
+      createDb(this.env.DB),
+      clicks.map((click) => click.clickId),
+    );
+    const hotSince = Date.now() - getConfig(this.env).clickLogHotDays * 86_400_000;
+    const cold = clicks.filter((click) => !found.has(click.clickId) && click.at < hotSince);
+    if (cold.length > 0) for (const id of await clicksInR2Log(this.env.CLICK_LOG, cold)) found.add(id);
+    return found;
   }
 
   /** Which codes of the batch exist; may ask shard 0's counter. */

@@ -223,3 +223,36 @@ async function deleteUnder(
     if (objects >= limit) return { objects, emptied: false };
   }
 }
+
+/**
+ * Which of these clicks are in the log already: read from the objects of the
+ * UTC hours they were made in (a click is logged under its own hour). For
+ * clicks past D1's hot window, whose rows D1 no longer has; backlogged clicks
+ * are rare, so reading a few hours is affordable.
+ */
+export async function clicksInR2Log(
+  bucket: R2Bucket,
+  clicks: readonly { clickId: string; at: number }[],
+): Promise<Set<string>> {
+  const wanted = new Set(clicks.map((click) => click.clickId));
+  const hours = new Set(clicks.map((click) => clickLogKey("", click.at).slice(0, -".ndjson.gz".length)));
+  const found = new Set<string>();
+  for (const prefix of hours) {
+    let cursor: string | undefined;
+    do {
+      const page = await bucket.list({ prefix, cursor });
+      for (const { key } of page.objects) {
+        const object = await bucket.get(key);
+        if (!object) continue;
+        const text = await new Response(object.body.pipeThrough(new DecompressionStream("gzip"))).text();
+        for (const line of text.split("\n")) {
+          if (line === "") continue;
+          const { id } = JSON.parse(line) as LoggedClick;
+          if (wanted.has(id)) found.add(id);
+        }
+      }
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor);
+  }
+  return found;
+}

@@ -184,4 +184,25 @@ describe("the click log in R2", () => {
     expect(await countRows("SELECT sum(clicks) AS n FROM code_daily WHERE code = ?", code)).toBe(2);
     expect((await logOf(code, today()))[0]?.clicks).toHaveLength(3);
   });
+
+  it("counts a replayed click once past D1's hot window: its first delivery is found in the R2 log", async () => {
+    const code = await createCode("cold-replay-owner", "crpl");
+    const stub = counter(code);
+    const flushed = clickInput(code, { at: Date.now() - 60_000 });
+    const lost = clickInput(code, { at: Date.now() - 60_000 });
+
+    await withBindings(code, { CLICK_LOG_HOT_DAYS: "0" }, async () => {
+      await stub.recordClicks([flushed]);
+      await flush(code);
+      expect(await countRows("SELECT count(*) AS n FROM clicks WHERE code = ?", code)).toBe(0);
+      // The backlog hands both over: one already counted and logged, one never seen.
+      expect(await stub.replayClicks([flushed, lost])).toEqual({ [code]: true });
+      await flush(code);
+    });
+
+    expect(await stub.counters(code)).toEqual({ clicks: 2, uniqueClicks: 2, botClicks: 0 });
+    expect(await countRows("SELECT clicks AS n FROM referral_codes WHERE code = ?", code)).toBe(2);
+    const logged = (await logOf(code, today())).flatMap((o) => o.clicks.map((c) => c.id));
+    expect(logged.sort()).toEqual([flushed.clickId, lost.clickId].sort());
+  });
 });
