@@ -123,6 +123,8 @@ export const SettingsPage: FC<{ ctx: PageContext; config: Config; bound: Record<
             <dd>{`${formatNumber(config.clawbackMs / DAY_MS)} days`}</dd>
             <dt>Click retention</dt>
             <dd>{`${formatNumber(config.clickRetentionDays)} days`}</dd>
+            <dt>Click rows kept in D1</dt>
+            <dd>{`${formatNumber(config.clickLogHotDays)} days (the R2 click log keeps them all)`}</dd>
             <dt>Monthly cap</dt>
             <dd>{`${formatNumber(rules.caps.rewardedReferralsPerMonth)} rewarded referrals per referrer`}</dd>
           </dl>
