@@ -157,4 +157,20 @@ describe("moving D1's click rows from before the R2 log", () => {
     expect(await countRows("SELECT count(*) AS n FROM clicks_legacy WHERE code = ?", code)).toBe(0);
     expect((await logOf(code)).flatMap((o) => o.clicks.map((c) => c.id))).toEqual(["legacy-recent-1"]);
   });
+
+  it("leaves the rest of the cron run to do its work when R2 is down", async () => {
+    const down = {
+      list: () => Promise.reject(new Error("R2 unavailable")),
+      put: () => Promise.reject(new Error("R2 unavailable")),
+    } as unknown as R2Bucket;
+    const code = await createCode("legacy-r2-down-owner", "lgrd");
+    await seedLegacy(code, 2, Date.now() - DAY);
+
+    const result = await runScheduled({ ...env, CLICK_LOG: down }, Date.now());
+
+    expect(result.clickLog).toEqual({ days: 0, objects: 0 });
+    expect(result.legacyClicks.done).toBe(false);
+    expect(await countRows("SELECT count(*) AS n FROM clicks_legacy WHERE code = ?", code)).toBe(2);
+    expect(result.purged).toBeDefined();
+  });
 });

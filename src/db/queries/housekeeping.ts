@@ -72,8 +72,9 @@ const DAY_MS = 86_400_000;
 
 /**
  * Keeps personal data small: click rows past D1's hot window (the R2 log
- * keeps them until CLICK_RETENTION_DAYS, and the aggregates they fed stay), visitor hashes after their day is over (the salt rotated),
- * flush markers once no retry can come, Stripe events for customers that
+ * keeps them until CLICK_RETENTION_DAYS, and the aggregates they fed stay),
+ * visitor hashes after their day is over (the salt rotated), flush markers
+ * once no retry can come, Stripe events for customers that
  * never checked out, outbound events a month old, and Stripe guard versions
  * that a newer one replaced.
  */
