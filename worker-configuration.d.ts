@@ -21,6 +21,7 @@ interface __BaseEnv_Env {
 	EVENTS_URL: string;
 	EVENTS_RETRY_BASE_S: string;
 	CLICK_RETENTION_DAYS: string;
+	CLICK_LOG_HOT_DAYS: string;
 	CLAWBACK_DAYS: string;
 	ACCESS_TEAM_DOMAIN: string;
 	ACCESS_AUD: string;
@@ -29,6 +30,7 @@ interface __BaseEnv_Env {
 	WIDGET_KEYS: string;
 	VISITOR_SALT: string;
 	STRIPE_WEBHOOK_SECRETS: string;
+	CLICK_LOG: R2Bucket;
 	CODE_COUNTER: DurableObjectNamespace<import("./src/index").CodeCounter>;
 	EVENT_OUTBOX: DurableObjectNamespace<import("./src/index").EventOutbox>;
 }
@@ -44,7 +46,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "SIGNUP_URL" | "CODE_PREFIX" | "ATTRIBUTION_WINDOW_DAYS" | "COOKIE_NAME" | "COOKIE_DOMAIN" | "PUBLIC_URL" | "CLICK_SHARDS" | "CLICK_LIMIT_PER_MINUTE" | "MAX_REFEREES_PER_CLICK" | "REWARD_RULES" | "WIDGET_ORIGINS" | "WIDGET_TOKEN_TTL_S" | "EVENTS_URL" | "EVENTS_RETRY_BASE_S" | "CLICK_RETENTION_DAYS" | "CLAWBACK_DAYS" | "API_KEYS" | "ATTRIBUTION_KEYS" | "WIDGET_KEYS" | "VISITOR_SALT" | "STRIPE_WEBHOOK_SECRETS">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "SIGNUP_URL" | "CODE_PREFIX" | "ATTRIBUTION_WINDOW_DAYS" | "COOKIE_NAME" | "COOKIE_DOMAIN" | "PUBLIC_URL" | "CLICK_SHARDS" | "CLICK_LIMIT_PER_MINUTE" | "MAX_REFEREES_PER_CLICK" | "REWARD_RULES" | "WIDGET_ORIGINS" | "WIDGET_TOKEN_TTL_S" | "EVENTS_URL" | "EVENTS_RETRY_BASE_S" | "CLICK_RETENTION_DAYS" | "CLICK_LOG_HOT_DAYS" | "CLAWBACK_DAYS" | "API_KEYS" | "ATTRIBUTION_KEYS" | "WIDGET_KEYS" | "VISITOR_SALT" | "STRIPE_WEBHOOK_SECRETS">> {}
 }
 declare module "*.txt" {
 	const value: string;

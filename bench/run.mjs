@@ -462,6 +462,8 @@ try {
   await baseline.stop();
   rmSync(BENCH_CONFIG, { force: true });
 }
+// The click log's rows (D1 and R2 bytes, flush times, every click once in R2): bench/click-log.mjs, ports 8940–8941.
+failures.push(...(await (await import("./click-log.mjs")).runClickLogBench({ log })).failures);
 
 if (failures.length > 0) {
   console.error(`\nFAILED: ${failures.join("; ")}`);

@@ -11,16 +11,17 @@ export const LOCAL_EVENTS_SECRET = "local-service-events-secret-0";
 export const E2E_PORT_OFFSET = Number(process.env.E2E_PORT_OFFSET ?? 0);
 
 /**
- * @param {{ port: number, inspectorPort?: number, vars?: Record<string, string>, config?: string, migrate?: boolean, log?: boolean }} options
+ * @param {{ port: number, vars?: Record<string, string>, config?: string, migrate?: boolean, log?: boolean, output?: (text: string) => void, inspectorPort?: number }} options
  * @returns {Promise<{ base: string, apiKey: string, state: string, processGroup: number, stop: () => Promise<void> }>}
  */
 export async function startLocalService({
   port,
-  inspectorPort = port + 1000,
   vars = {},
   config,
   migrate = true,
   log = false,
+  output,
+  inspectorPort = port + 1000,
 }) {
   const base = `http://127.0.0.1:${port}`;
   if (await answers(base)) throw new Error(`${base} is already in use: stop whatever listens there first`);
@@ -71,8 +72,10 @@ export async function startLocalService({
       String(inspectorPort),
       ...varArgs,
     ],
-    { env, stdio: log ? "inherit" : "ignore", detached: true },
+    { env, stdio: output ? ["ignore", "pipe", "pipe"] : log ? "inherit" : "ignore", detached: true },
   );
+  // The Worker's console output, for a caller that reads what it logs (the click log bench).
+  if (output) for (const stream of [child.stdout, child.stderr]) stream?.on("data", (chunk) => output(String(chunk)));
   const exited = new Promise((resolve) => child.once("exit", resolve));
   const signal = (name) => {
     try {

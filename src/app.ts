@@ -15,6 +15,7 @@ import { credentialKey, jsonBody, rateLimit, securityHeaders } from "./middlewar
 import { createRouter } from "./openapi";
 import { admin } from "./routes/admin";
 import { attributions } from "./routes/attributions";
+import { clickLog } from "./routes/clicks";
 import { codes } from "./routes/codes";
 import { events } from "./routes/events";
 import { health } from "./routes/health";
@@ -102,6 +103,7 @@ const routes = app
   .route("/", rewards)
   .route("/", webhooks)
   .route("/", stats)
+  .route("/", clickLog)
   .route("/", users)
   .route("/", events)
   .route("/", widgets);

@@ -26,13 +26,17 @@ const positiveInt = (fallback: number, max: number) =>
     .transform(Number)
     .pipe(z.number({ message: "must be a whole number" }).int().min(1).max(max));
 
+/** Like positiveInt, but 0 is allowed. */
+const wholeNumber = (fallback: number, max: number) =>
+  z
+    .string()
+    .optional()
+    .transform((value) => (value && value.trim() !== "" ? value.trim() : String(fallback)))
+    .transform(Number)
+    .pipe(z.number({ message: "must be a whole number" }).int().min(0).max(max));
+
 /** The per-client click budget a counter enforces (CLICK_LIMIT_PER_MINUTE); 0 turns it off. */
-const clickLimit = z
-  .string()
-  .optional()
-  .transform((value) => (value && value.trim() !== "" ? value.trim() : "60"))
-  .transform(Number)
-  .pipe(z.number({ message: "must be a whole number" }).int().min(0).max(1_000_000));
+const clickLimit = wholeNumber(60, 1_000_000);
 
 /** `kid:secret,…` with distinct kids: the first signs, all verify. */
 const signingKeys = z
@@ -91,6 +95,7 @@ const configSchema = z.object({
   STRIPE_API_BASE: optionalText.pipe(z.url().optional()),
   CLAWBACK_DAYS: positiveInt(30, 3650),
   CLICK_RETENTION_DAYS: positiveInt(90, 3650),
+  CLICK_LOG_HOT_DAYS: wholeNumber(2, 3650),
   EVENTS_URL: optionalText.pipe(z.url().optional()),
   EVENTS_SECRETS: optionalText
     .transform((value) => (value ? list(value) : []))
@@ -145,8 +150,10 @@ export interface Config {
   /** Signing secrets for those events: each signs, so the receiver can rotate. */
   eventsSecrets: string[];
   eventsRetryBaseMs: number;
-  /** Click rows older than this are deleted by the cron; aggregates stay. */
+  /** Raw clicks older than this are deleted from the R2 click log by the cron; aggregates stay. */
   clickRetentionDays: number;
+  /** Days of click rows D1 keeps besides the R2 log; 0 keeps none. */
+  clickLogHotDays: number;
   /** Widget token keys: the first signs, all verify. */
   widgetKeys: SigningKey[];
   widgetTokenTtlMs: number;
@@ -207,6 +214,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     stripeApiBase: v.STRIPE_API_BASE,
     clawbackMs: v.CLAWBACK_DAYS * DAY_MS,
     clickRetentionDays: v.CLICK_RETENTION_DAYS,
+    clickLogHotDays: v.CLICK_LOG_HOT_DAYS,
     eventsUrl: v.EVENTS_URL,
     eventsSecrets: v.EVENTS_SECRETS,
     eventsRetryBaseMs: v.EVENTS_RETRY_BASE_S * 1000,

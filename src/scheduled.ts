@@ -3,7 +3,10 @@ import { createDb } from "./db/client";
 import { purgeExpiredData } from "./db/queries/housekeeping";
 import { expireRewards } from "./db/queries/rewards";
 import { outboxStub } from "./durable-objects/event-outbox";
+import { describeError } from "./log";
 import { replayClickBacklog } from "./services/click-backlog";
+import { purgeClickLog } from "./services/click-log";
+import { migrateLegacyClicks } from "./services/click-log-migration";
 import { fulfilCredits } from "./services/fulfilment";
 import { stripeClient } from "./stripe/client";
 
@@ -16,13 +19,27 @@ export async function runScheduled(env: Env, now: number) {
   const credits = await fulfilCredits({ db, config, stripe: stripeClient(config) }, now);
   // Clicks made while their counter was unreachable are counted now.
   const clickBacklog = await replayClickBacklog(db, env.CODE_COUNTER);
-  const purged = await purgeExpiredData(db, now, config.clickRetentionDays);
+  // Click rows from before the R2 log move there, before the hot window's purge.
+  // An R2 outage costs these two steps a run, not the steps after them.
+  const legacyClicks = await migrateLegacyClicks(db, env.CLICK_LOG, now, config.clickRetentionDays).catch(
+    (error: unknown) => {
+      console.warn(`moving click rows to the R2 log failed; the next run carries on: ${describeError(error)}`);
+      return { moved: 0, expired: 0, done: false };
+    },
+  );
+  const purged = await purgeExpiredData(db, now, config.clickLogHotDays);
+  const clickLog = await purgeClickLog(env.CLICK_LOG, now, config.clickRetentionDays).catch((error: unknown) => {
+    console.warn(`click log retention failed; the next run carries on: ${describeError(error)}`);
+    return { days: 0, objects: 0 };
+  });
   // A safety net for deliveries whose wake-up was lost.
   await outboxStub(env.EVENT_OUTBOX).poke();
   console.log(
     `scheduled: expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
       `backlogged clicks counted ${clickBacklog.replayed}, still waiting ${clickBacklog.waiting}; ` +
-      `purged ${purged.clicks} clicks, ${purged.userVisitors} visitor hashes`,
+      `purged ${purged.clicks} clicks, ${purged.userVisitors} visitor hashes; ` +
+      `click log: ${clickLog.objects} objects (${clickLog.days} days) past retention deleted, ` +
+      `${legacyClicks.moved} rows moved from D1${legacyClicks.done ? "" : " (more to move)"}`,
   );
-  return { expiredRewards, credits, clickBacklog, purged };
+  return { expiredRewards, credits, clickBacklog, purged, clickLog, legacyClicks };
 }

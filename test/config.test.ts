@@ -62,4 +62,12 @@ describe("config", () => {
       expect(String(error)).not.toContain("secret-0000000000000");
     }
   });
+
+  it("keeps 2 days of click rows in D1 by default, allows 0, and refuses other CLICK_LOG_HOT_DAYS", () => {
+    expect(parseConfig(testBindings).clickLogHotDays).toBe(2);
+    expect(parseConfig({ ...testBindings, CLICK_LOG_HOT_DAYS: "0" }).clickLogHotDays).toBe(0);
+    for (const value of ["-1", "1.5", "two"]) {
+      expect(() => parseConfig({ ...testBindings, CLICK_LOG_HOT_DAYS: value })).toThrow(/CLICK_LOG_HOT_DAYS/);
+    }
+  });
 });

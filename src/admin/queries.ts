@@ -3,9 +3,9 @@ import type { Db } from "../db/client";
 import {
   adminAudit,
   blockedAttributions,
-  clicks,
   outboxEvents,
   programDaily,
+  referralClicks,
   referralCodes,
   referrals,
   rewards,
@@ -94,10 +94,10 @@ export function referralsOf(db: Db, referrerId: string, limit: number, cursor?: 
   return db
     .select({
       referral: referrals,
-      clickedAt: clicks.clickedAt,
+      clickedAt: referralClicks.clickedAt,
     })
     .from(referrals)
-    .leftJoin(clicks, eq(clicks.id, referrals.clickId))
+    .leftJoin(referralClicks, eq(referralClicks.referralId, referrals.id))
     .where(and(eq(referrals.referrerId, referrerId), after))
     .orderBy(desc(referrals.signedUpAt), desc(referrals.id))
     .limit(limit);
@@ -118,7 +118,7 @@ export async function referralStory(db: Db, referralId: string) {
   if (!referral) return undefined;
   const cap = 200;
   const [click, payments, charges, disputes, ledger] = await Promise.all([
-    referral.clickId ? db.select().from(clicks).where(eq(clicks.id, referral.clickId)).get() : undefined,
+    db.select().from(referralClicks).where(eq(referralClicks.referralId, referralId)).get(),
     db.select().from(stripePayments).where(eq(stripePayments.userId, referral.refereeId)).limit(cap),
     db.select().from(stripeCharges).where(eq(stripeCharges.userId, referral.refereeId)).limit(cap),
     db.select().from(stripeDisputes).where(eq(stripeDisputes.userId, referral.refereeId)).limit(cap),

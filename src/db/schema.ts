@@ -34,7 +34,11 @@ export const referralCodes = sqliteTable(
   ],
 );
 
-/** The click log, written by the counters' flush. No raw IP is ever stored. */
+/**
+ * The hot window of the click log: the last CLICK_LOG_HOT_DAYS days of click
+ * rows, written by the counters' flush. The whole log is in R2 (CLICK_LOG,
+ * see services/click-log.ts). No raw IP is ever stored.
+ */
 export const clicks = sqliteTable(
   "clicks",
   {
@@ -50,6 +54,35 @@ export const clicks = sqliteTable(
   },
   (t) => [index("clicks_code_time_idx").on(t.code, t.clickedAt), index("clicks_time_idx").on(t.clickedAt)],
 );
+
+/**
+ * Click rows flushed before the R2 log existed (migration 0024). The cron
+ * moves them to R2 a chunk at a time and deletes them; empty once it is done.
+ */
+export const clicksLegacy = sqliteTable("clicks_legacy", {
+  id: text("id").primaryKey(),
+  code: text("code").notNull(),
+  clickedAt: integer("clicked_at").notNull(),
+  visitorHash: text("visitor_hash").notNull(),
+  isBot: integer("is_bot", { mode: "boolean" }).notNull(),
+  isUnique: integer("is_unique", { mode: "boolean" }).notNull(),
+  country: text("country"),
+  referrerHost: text("referrer_host"),
+  agentFamily: text("agent_family").notNull(),
+});
+
+/**
+ * The details of the click that brought a referee, copied from the click when
+ * the attribution is made: a referral's story never needs the raw log.
+ */
+export const referralClicks = sqliteTable("referral_clicks", {
+  referralId: text("referral_id").primaryKey(),
+  clickedAt: integer("clicked_at").notNull(),
+  country: text("country"),
+  referrerHost: text("referrer_host"),
+  /** Null when only the token's time was known (the click was past the hot window). */
+  agentFamily: text("agent_family"),
+});
 
 /**
  * Clicks whose counter object could not be reached when they were made. The

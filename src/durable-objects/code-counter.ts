@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { clickLimitPerMinute } from "../config";
+import { clickLimitPerMinute, getConfig } from "../config";
 import { createDb, runBatch } from "../db/client";
 import { clicksInLog } from "../db/queries/click-backlog";
 import {
@@ -13,6 +13,7 @@ import {
 import { ClickBudget } from "../domain/click-budget";
 import type { ClickInput } from "../domain/clicks";
 import { describeError } from "../log";
+import { clicksInR2Log, writeFlushToLog } from "../services/click-log";
 
 export interface ClickCounters {
   clicks: number;
@@ -274,14 +275,27 @@ export class CodeCounter extends DurableObject<Env> {
     let fresh = clicks;
     for (;;) {
       const flushesBefore = this.flushesDone;
-      const inLog = await clicksInLog(
-        createDb(this.env.DB),
-        fresh.map((click) => click.clickId),
-      );
+      const inLog = await this.alreadyLogged(fresh);
       fresh = fresh.filter((click) => !inLog.has(click.clickId));
       if (this.flushesDone === flushesBefore) break;
     }
     return this.countClicks(fresh, known);
+  }
+
+  /**
+   * Which of these clicks a flush already carried: D1's hot window of click
+   * rows knows the recent ones; the R2 log is read for the hours of those
+   * older than the window (all of them with CLICK_LOG_HOT_DAYS=0).
+   */
+  private async alreadyLogged(clicks: readonly ClickInput[]): Promise<Set<string>> {
+    const found = await clicksInLog(
+      createDb(this.env.DB),
+      clicks.map((click) => click.clickId),
+    );
+    const hotSince = Date.now() - getConfig(this.env).clickLogHotDays * 86_400_000;
+    const cold = clicks.filter((click) => !found.has(click.clickId) && click.at < hotSince);
+    if (cold.length > 0) for (const id of await clicksInR2Log(this.env.CLICK_LOG, cold)) found.add(id);
+    return found;
   }
 
   /** Which codes of the batch exist; may ask shard 0's counter. */
@@ -468,7 +482,10 @@ export class CodeCounter extends DurableObject<Env> {
     return query.one().n;
   }
 
-  /** Flushes buffered clicks to D1, one batch per run; retries until every batch lands. */
+  /**
+   * Flushes buffered clicks, one batch per run: their rows to the R2 click log,
+   * then counters and aggregates to D1; retries until every batch lands.
+   */
   override async alarm(): Promise<void> {
     this.alarmArmed = false;
     if (!this.schemaReady) return;
@@ -501,10 +518,22 @@ export class CodeCounter extends DurableObject<Env> {
     const drains = this.unflushed() === 0;
     if (drains) this.holdingMark = false;
     const db = createDb(this.env.DB);
+    const hotRows = getConfig(this.env).clickLogHotDays > 0;
+    const timing = { r2Ms: 0, d1StartedAt: 0 };
     try {
+      // The raw log first: a flush that fails after this write is retried with
+      // the same id and rows, and rewrites the same objects.
+      const started = Date.now();
+      await writeFlushToLog(this.env.CLICK_LOG, flushId, clicks);
+      timing.r2Ms = Date.now() - started;
+      timing.d1StartedAt = Date.now();
       await this.serially(async () => {
         try {
-          await applyClickFlush(db, { id: flushId, counter: this.name(), sequence, clicks, drains }, Date.now());
+          await applyClickFlush(
+            db,
+            { id: flushId, counter: this.name(), sequence, clicks, drains, hotRows },
+            Date.now(),
+          );
         } catch (error) {
           // The batch may have committed with only its answer lost: the marker tells.
           if (!(await flushLanded(db, flushId))) throw error;
@@ -527,6 +556,10 @@ export class CodeCounter extends DurableObject<Env> {
       return;
     }
     this.failedFlushes = 0;
+    // Time only moves across I/O in a Worker: these are the R2 write's and the D1 batch's own durations.
+    console.debug(
+      `click flush ${flushId}: ${clicks.length} clicks, R2 ${timing.r2Ms} ms, D1 ${Date.now() - timing.d1StartedAt} ms`,
+    );
     this.sql.exec("DELETE FROM pending_clicks WHERE flush_id = ?", flushId);
     this.flushesDone++;
     if (this.pendingClicks() > 0) {
@@ -625,6 +658,25 @@ export class CodeCounter extends DurableObject<Env> {
     }).catch((error: unknown) => {
       console.warn(`counter ${this.name()} could not clear its holding flag: ${describeError(error)}`);
     });
+  }
+
+  /**
+   * The details of a click still buffered here, for the referral it brings:
+   * null once its flush landed (D1's hot window has it then) or if unknown.
+   */
+  clickDetails(
+    clickId: string,
+  ): { clickedAt: number; country: string | null; referrerHost: string | null; agentFamily: string } | null {
+    if (!this.schemaReady) return null;
+    return (
+      this.sql
+        .exec<{ clickedAt: number; country: string | null; referrerHost: string | null; agentFamily: string }>(
+          `SELECT clicked_at AS clickedAt, country, referrer_host AS referrerHost, agent_family AS agentFamily
+           FROM pending_clicks WHERE id = ?`,
+          clickId,
+        )
+        .toArray()[0] ?? null
+    );
   }
 
   /** The name this object was reached by ("bucket:N"). */

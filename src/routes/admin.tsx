@@ -50,6 +50,7 @@ import {
   entitlementsOf,
 } from "../services/rewards";
 import { programStats } from "../services/widgets";
+import { ClickLogQuery, clickLogResponse } from "./clicks";
 
 /**
  * The operator's console: server-rendered pages under /admin. Reads go
@@ -212,6 +213,17 @@ admin.get("/referrers/:userId", async (c) => {
   }
   const notice = c.req.query("done");
   return c.html(<ReferrerPage ctx={pageContext(c)} view={{ ...view, notice: notice ? DONE[notice] : undefined }} />);
+});
+
+// One day of a code's raw clicks, streamed from the R2 click log as GET /api/clicks does.
+admin.get("/clicks", async (c) => {
+  const parsed = ClickLogQuery.safeParse(c.req.query());
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = String(issue?.path[0] ?? "day");
+    throw new ApiError(400, "invalid_request", `${field}: ${issue?.message ?? "invalid"}`, field);
+  }
+  return clickLogResponse(c.env.CLICK_LOG, parsed.data.day, parsed.data.code);
 });
 
 const DONE: Record<string, string> = {

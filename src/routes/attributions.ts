@@ -73,7 +73,11 @@ const attributeRoute = createRoute({
 });
 
 export const attributions = createRouter().openapi(attributeRoute, async (c) => {
-  const result = await attribute({ db: c.var.db, config: c.var.config }, c.req.valid("json"), Date.now());
+  const result = await attribute(
+    { db: c.var.db, config: c.var.config, counters: c.env.CODE_COUNTER },
+    c.req.valid("json"),
+    Date.now(),
+  );
   return c.json(
     {
       referral: referralJson(result.referral),

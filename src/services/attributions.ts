@@ -18,8 +18,10 @@ import { parseCode } from "../domain/codes";
 import { emailHash, normalizeEmail } from "../domain/email";
 import { capWindow, planSignupGrants } from "../domain/rules";
 import { utcDay } from "../domain/visitor";
+import type { CodeCounter } from "../durable-objects/code-counter";
 import { ApiError } from "../errors";
 import { ERASED_PREFIX } from "./privacy";
+import { clickDetails, referralClickStatement } from "./referral-click";
 
 export interface AttributionInput {
   refereeId: string;
@@ -53,7 +55,7 @@ const FRAUD_MESSAGES: Record<FraudReason, string> = {
  * The first attribution wins; later calls return it and grant nothing.
  */
 export async function attribute(
-  deps: { db: Db; config: Config },
+  deps: { db: Db; config: Config; counters?: DurableObjectNamespace<CodeCounter> },
   input: AttributionInput,
   now: number,
 ): Promise<AttributionResult> {
@@ -85,6 +87,9 @@ export async function attribute(
   const reason = await fraudReason(deps, input, owner, check.status === "valid" ? check.claims.visitorHash : undefined);
   if (reason) await refuse(reason);
 
+  // Copied onto the referral, so that its story outlives the click log's hot window.
+  const click =
+    check.status === "valid" ? await clickDetails(db, deps.counters, check.claims, config.clickShards) : null;
   const referralId = crypto.randomUUID();
   const grants = planSignupGrants(config.rules, {
     referralId,
@@ -116,6 +121,7 @@ export async function attribute(
       ...signups,
       ...grantItems,
       ...(check.status === "valid" ? [recordVisitorStatement(db, input.refereeId, check.claims.visitorHash, now)] : []),
+      ...(click ? [referralClickStatement(db, referralId, click)] : []),
     ]);
   } catch (error) {
     // A concurrent call for the same referee won the unique key: return its referral.

@@ -5,8 +5,10 @@ import {
   blockedAttributions,
   clickBacklog,
   clicks,
+  clicksLegacy,
   codeDaily,
   outboxEvents,
+  referralClicks,
   referralCodes,
   referrals,
   rewards,
@@ -47,7 +49,7 @@ export async function exportUser(db: Db, userId: string) {
       : Promise.resolve([]),
   ]);
   const [referringClick, heldEvents, events, operatorActions] = await Promise.all([
-    referredBy?.clickId ? db.select().from(clicks).where(eq(clicks.id, referredBy.clickId)).get() : undefined,
+    referredBy ? db.select().from(referralClicks).where(eq(referralClicks.referralId, referredBy.id)).get() : undefined,
     db
       .select()
       .from(stripeDeferredEvents)
@@ -172,6 +174,15 @@ function erasureStatements(
       .where(eq(referralCodes.userId, userId)),
     ...(code ? renameCodeStatements(db, code.old, code.next) : []),
     db.update(referrals).set({ referrerId: tombstone }).where(eq(referrals.referrerId, userId)),
+    // The details of the click that brought them go with the link to it.
+    db
+      .delete(referralClicks)
+      .where(
+        inArray(
+          referralClicks.referralId,
+          db.select({ id: referrals.id }).from(referrals).where(eq(referrals.refereeId, userId)),
+        ),
+      ),
     db.update(referrals).set({ refereeId: tombstone, clickId: null }).where(eq(referrals.refereeId, userId)),
     // Dedupe keys name the user where a grant is once per user (`milestone:<userId>:<rule>`):
     // the id is replaced wherever it is a whole `:`-separated part, before the rows change owner.
@@ -240,6 +251,7 @@ function renameCodeStatements(db: Db, old: string, next: string): BatchItem[] {
   return [
     db.update(referrals).set({ code: next }).where(eq(referrals.code, old)),
     db.update(clicks).set({ code: next }).where(eq(clicks.code, old)),
+    db.update(clicksLegacy).set({ code: next }).where(eq(clicksLegacy.code, old)),
     db.update(codeDaily).set({ code: next }).where(eq(codeDaily.code, old)),
     db.update(blockedAttributions).set({ code: next }).where(eq(blockedAttributions.code, old)),
     // Replayed, they would reach a counter that no longer knows the old code and be dropped anyway.

@@ -50,8 +50,13 @@ describe("GET /api/users/:userId/export", () => {
     expect(data.rewards).toHaveLength(3);
     expect(data.visitorHashes).toHaveLength(1);
     expect(data.stripe.customers.map((c) => c.customerId)).toEqual([customer]);
-    expect(data.clickThatReferredThem).toMatchObject({ code, isBot: false });
-    expect(data.clickThatReferredThem).toHaveProperty("id", (data.referredBy as { clickId: string }).clickId);
+    expect(data.clickThatReferredThem).toEqual({
+      referralId: (data.referredBy as { id: string }).id,
+      clickedAt: expect.any(Number),
+      country: null,
+      referrerHost: null,
+      agentFamily: "chrome",
+    });
     const events = data.events as { type: string; payload: Record<string, unknown> }[];
     expect(events.map((event) => event.type)).toContain("referral.signed_up");
     expect(events.every((event) => Object.values(event.payload).includes("export-bob"))).toBe(true);
@@ -155,7 +160,7 @@ describe("DELETE /api/users/:userId", () => {
 });
 
 describe("retention", () => {
-  it("purges click rows past CLICK_RETENTION_DAYS and keeps the aggregates they fed", async () => {
+  it("purges D1 click rows past CLICK_LOG_HOT_DAYS and keeps the aggregates they fed", async () => {
     const code = await createCode("retention-owner", "ret");
     for (let i = 0; i < 3; i++) await click(code, { ip: `100.93.0.${i}` });
     await flush(code);

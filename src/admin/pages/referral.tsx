@@ -22,7 +22,10 @@ function momentsOf(story: Story, clawbackDays: number): Moment[] {
     moments.push({
       at: click.clickedAt,
       kind: "click",
-      text: `Clicked the share link ${where || "(no country or referring site known)"}, ${click.agentFamily}${click.isBot ? ", counted as a bot" : ""}${click.isUnique ? ", a unique visitor" : ", a repeat visitor"}.`,
+      text:
+        click.agentFamily === null
+          ? "Clicked the share link (only the time is known: the click had left the click log's hot window)."
+          : `Clicked the share link ${where || "(no country or referring site known)"}, ${click.agentFamily}.`,
     });
   }
   moments.push({

@@ -163,6 +163,21 @@ export const ReferrerPage: FC<{ ctx: PageContext; view: ReferrerView }> = ({ ctx
                 </li>
               ))}
             </ul>
+            <p data-testid="click-log">
+              {"Raw clicks, as NDJSON from the R2 click log: "}
+              {[0, 1].map((ago) => {
+                const day = new Date(Date.now() - ago * 86_400_000).toISOString().slice(0, 10);
+                const href = `/admin/clicks?day=${day}&code=${encodeURIComponent(code.row.code)}`;
+                return (
+                  <>
+                    {ago > 0 ? " · " : ""}
+                    <a href={href}>{ago === 0 ? `today (${day})` : `yesterday (${day})`}</a>
+                  </>
+                );
+              })}
+              {" · any day: "}
+              <code>{`GET /api/clicks?day=YYYY-MM-DD&code=${code.row.code}`}</code>
+            </p>
           </>
         ) : (
           <p class="empty">This user has no referral code (a referee only, or erased). Their ledger is below.</p>

@@ -131,6 +131,8 @@ export const SettingsPage: FC<{ ctx: PageContext; config: Config; bound: Record<
                 ? `${formatNumber(config.clickLimitPerMinute)} counted clicks per client address a minute (CLICK_LIMIT_PER_MINUTE, in the counters)`
                 : "off (CLICK_LIMIT_PER_MINUTE = 0)"}
             </dd>
+            <dt>Click rows kept in D1</dt>
+            <dd>{`${formatNumber(config.clickLogHotDays)} days (the R2 click log keeps them all)`}</dd>
             <dt>Monthly cap</dt>
             <dd>{`${formatNumber(rules.caps.rewardedReferralsPerMonth)} rewarded referrals per referrer`}</dd>
           </dl>

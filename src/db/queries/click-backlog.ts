@@ -1,7 +1,7 @@
 import { asc, inArray } from "drizzle-orm";
 import type { ClickInput } from "../../domain/clicks";
 import { chunkRows, type Db, runBatch } from "../client";
-import { clickBacklog, clicks } from "../schema";
+import { clickBacklog, clicks, clicksLegacy } from "../schema";
 
 export interface BackloggedClick {
   counter: string;
@@ -41,12 +41,16 @@ export async function dropFromBacklog(db: Db, clickIds: readonly string[]): Prom
   );
 }
 
-/** Which of these clicks already reached the click log. */
+/**
+ * Which of these clicks already reached D1's hot window of the click log (or
+ * its rows from before the R2 log, until they are moved there).
+ */
 export async function clicksInLog(db: Db, clickIds: readonly string[]): Promise<Set<string>> {
   const found = new Set<string>();
-  for (const chunk of chunkRows(clickIds, 1)) {
-    const rows = await db.select({ id: clicks.id }).from(clicks).where(inArray(clicks.id, chunk));
-    for (const row of rows) found.add(row.id);
+  for (const chunk of chunkRows(clickIds, 2)) {
+    const hot = db.select({ id: clicks.id }).from(clicks).where(inArray(clicks.id, chunk));
+    const legacy = db.select({ id: clicksLegacy.id }).from(clicksLegacy).where(inArray(clicksLegacy.id, chunk));
+    for (const row of await hot.unionAll(legacy)) found.add(row.id);
   }
   return found;
 }

@@ -15,6 +15,8 @@ export interface ClickFlush {
   clicks: ClickRow[];
   /** The counter holds nothing beyond these clicks: the batch clears its `holding` flag. */
   drains: boolean;
+  /** Whether D1 keeps the click rows too (its hot window, CLICK_LOG_HOT_DAYS > 0); the R2 log always does. */
+  hotRows?: boolean;
 }
 
 interface Tally {
@@ -35,8 +37,8 @@ function add(tallies: Map<string, Tally>, key: string, row: ClickRow) {
 
 /**
  * Writes one flush to D1 as a single atomic batch: the flush marker, the click
- * rows and the counter and daily-aggregate increments they imply, for every
- * code in it. The marker's primary key makes a replayed flush fail as a whole,
+ * rows (for the hot window; the R2 log has them all) and the counter and
+ * daily-aggregate increments they imply, for every code in it. The marker's primary key makes a replayed flush fail as a whole,
  * so increments apply once. Every statement stays under D1's 100 parameters.
  */
 export async function applyClickFlush(db: Db, flush: ClickFlush, now: number): Promise<void> {
@@ -57,7 +59,8 @@ export async function applyClickFlush(db: Db, flush: ClickFlush, now: number): P
     flushedUpTo(db, flush.counter, flush.sequence),
   ];
   if (flush.drains) statements.push(counterHolding(db, flush.counter, false));
-  for (const chunk of chunkRows(flush.clicks, Object.keys(getTableColumns(clicks)).length)) {
+  const rows = flush.hotRows === false ? [] : flush.clicks;
+  for (const chunk of chunkRows(rows, Object.keys(getTableColumns(clicks)).length)) {
     statements.push(db.insert(clicks).values(chunk).onConflictDoNothing());
   }
   // Code totals: one UPDATE … FROM (VALUES …) per 25 codes (4 parameters each).

@@ -71,15 +71,16 @@ export interface Purged {
 const DAY_MS = 86_400_000;
 
 /**
- * Keeps personal data small: click rows past the retention (the aggregates
- * they fed stay), visitor hashes after their day is over (the salt rotated),
- * flush markers once no retry can come, Stripe events for customers that
+ * Keeps personal data small: click rows past D1's hot window (the R2 log
+ * keeps them until CLICK_RETENTION_DAYS, and the aggregates they fed stay),
+ * visitor hashes after their day is over (the salt rotated), flush markers
+ * once no retry can come, Stripe events for customers that
  * never checked out, outbound events a month old, and Stripe guard versions
  * that a newer one replaced.
  */
-export async function purgeExpiredData(db: Db, now: number, clickRetentionDays: number): Promise<Purged> {
+export async function purgeExpiredData(db: Db, now: number, clickHotDays: number): Promise<Purged> {
   return {
-    clicks: await purgeBefore(db, clicks, clicks.clickedAt, now - clickRetentionDays * DAY_MS),
+    clicks: await purgeBefore(db, clicks, clicks.clickedAt, now - clickHotDays * DAY_MS),
     userVisitors: await purgeBefore(db, userVisitors, userVisitors.seenAt, now - 2 * DAY_MS),
     clickFlushes: await purgeBefore(db, clickFlushes, clickFlushes.flushedAt, now - 7 * DAY_MS),
     deferredStripeEvents: await purgeBefore(
