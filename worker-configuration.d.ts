@@ -18,6 +18,9 @@ interface __BaseEnv_Env {
 	REWARD_RULES: string;
 	WIDGET_ORIGINS: string;
 	WIDGET_TOKEN_TTL_S: string;
+	WIDGET_PRODUCT_NAME: string;
+	WIDGET_SHARE_TEXT: string;
+	WIDGET_BRAND_COLOR: string;
 	EVENTS_URL: string;
 	EVENTS_RETRY_BASE_S: string;
 	CLICK_RETENTION_DAYS: string;
@@ -46,7 +49,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "SIGNUP_URL" | "CODE_PREFIX" | "ATTRIBUTION_WINDOW_DAYS" | "COOKIE_NAME" | "COOKIE_DOMAIN" | "PUBLIC_URL" | "CLICK_SHARDS" | "CLICK_LIMIT_PER_MINUTE" | "MAX_REFEREES_PER_CLICK" | "REWARD_RULES" | "WIDGET_ORIGINS" | "WIDGET_TOKEN_TTL_S" | "EVENTS_URL" | "EVENTS_RETRY_BASE_S" | "CLICK_RETENTION_DAYS" | "CLICK_LOG_HOT_DAYS" | "CLAWBACK_DAYS" | "API_KEYS" | "ATTRIBUTION_KEYS" | "WIDGET_KEYS" | "VISITOR_SALT" | "STRIPE_WEBHOOK_SECRETS">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "SIGNUP_URL" | "CODE_PREFIX" | "ATTRIBUTION_WINDOW_DAYS" | "COOKIE_NAME" | "COOKIE_DOMAIN" | "PUBLIC_URL" | "CLICK_SHARDS" | "CLICK_LIMIT_PER_MINUTE" | "MAX_REFEREES_PER_CLICK" | "REWARD_RULES" | "WIDGET_ORIGINS" | "WIDGET_TOKEN_TTL_S" | "WIDGET_PRODUCT_NAME" | "WIDGET_SHARE_TEXT" | "WIDGET_BRAND_COLOR" | "EVENTS_URL" | "EVENTS_RETRY_BASE_S" | "CLICK_RETENTION_DAYS" | "CLICK_LOG_HOT_DAYS" | "CLAWBACK_DAYS" | "API_KEYS" | "ATTRIBUTION_KEYS" | "WIDGET_KEYS" | "VISITOR_SALT" | "STRIPE_WEBHOOK_SECRETS">> {}
 }
 declare module "*.txt" {
 	const value: string;

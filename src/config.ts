@@ -1,5 +1,7 @@
 import { z } from "zod";
+import { DEFAULT_BRAND_COLOR, DEFAULT_SHARE_TEXT, type WidgetBrand } from "./domain/brand";
 import { parseRules, type RewardRules } from "./domain/rules";
+import { textProblem } from "./domain/text";
 
 /** A signing key for attribution tokens: `kid:secret`. */
 export interface SigningKey {
@@ -37,6 +39,16 @@ const wholeNumber = (fallback: number, max: number) =>
 
 /** The per-client click budget a counter enforces (CLICK_LIMIT_PER_MINUTE); 0 turns it off. */
 const clickLimit = wholeNumber(60, 1_000_000);
+
+/** Text shown to people on the card: bounded, no control characters (nor lone surrogates). */
+const displayText = (max: number) =>
+  z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .superRefine((value, ctx) => {
+      const problem = textProblem(value);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    });
 
 /** `kid:secret,…` with distinct kids: the first signs, all verify. */
 const signingKeys = z
@@ -103,6 +115,20 @@ const configSchema = z.object({
   EVENTS_RETRY_BASE_S: positiveInt(30, 3600),
   WIDGET_KEYS: signingKeys,
   WIDGET_TOKEN_TTL_S: positiveInt(3600, 86_400),
+  WIDGET_PRODUCT_NAME: optionalText.pipe(displayText(60).optional()),
+  WIDGET_SHARE_TEXT: optionalText
+    .transform((value) => value ?? DEFAULT_SHARE_TEXT)
+    .pipe(
+      displayText(280).refine(
+        (value) => (value.match(/\{[^}]*\}/g) ?? []).every((found) => found === "{link}" || found === "{productName}"),
+        "may use only the {link} and {productName} placeholders",
+      ),
+    ),
+  // It goes into the card's style sheet: only this exact shape may, nothing that could close a rule.
+  WIDGET_BRAND_COLOR: optionalText
+    .transform((value) => value ?? DEFAULT_BRAND_COLOR)
+    .pipe(z.string().regex(/^#[0-9a-fA-F]{6}$/, "must be a #rrggbb hex colour, such as #3730a3"))
+    .transform((value) => value.toLowerCase()),
   WIDGET_ORIGINS: optionalText.transform((value) => (value ? list(value) : [])).pipe(z.array(z.url())),
   ADMIN_KEYS: optionalText
     .transform((value) => (value ? list(value) : []))
@@ -159,6 +185,8 @@ export interface Config {
   widgetTokenTtlMs: number;
   /** Browser origins allowed to call the widget API (CORS) and to frame the embed page. */
   widgetOrigins: string[];
+  /** The host's product name, share text and colour on the embeddable card. */
+  widgetBrand: WidgetBrand;
   /** Keys that open the operator's console at /admin/login; empty with Access configured. */
   adminKeys: string[];
   /** Cloudflare Access in front of /admin: every request carries its signed assertion. */
@@ -221,6 +249,11 @@ export function parseConfig(env: Record<string, unknown>): Config {
     widgetKeys: v.WIDGET_KEYS,
     widgetTokenTtlMs: v.WIDGET_TOKEN_TTL_S * 1000,
     widgetOrigins: v.WIDGET_ORIGINS.map((origin) => new URL(origin).origin),
+    widgetBrand: {
+      productName: v.WIDGET_PRODUCT_NAME,
+      shareText: v.WIDGET_SHARE_TEXT,
+      brandColor: v.WIDGET_BRAND_COLOR,
+    },
     adminKeys: v.ADMIN_KEYS,
     access:
       v.ACCESS_TEAM_DOMAIN && v.ACCESS_AUD

@@ -70,4 +70,38 @@ describe("config", () => {
       expect(() => parseConfig({ ...testBindings, CLICK_LOG_HOT_DAYS: value })).toThrow(/CLICK_LOG_HOT_DAYS/);
     }
   });
+
+  it("brands the widget with safe defaults, and with the host's settings", () => {
+    expect(parseConfig(testBindings).widgetBrand).toEqual({
+      productName: undefined,
+      shareText: "Join me on {productName}: use my link to get a welcome bonus.",
+      brandColor: "#3730a3",
+    });
+    const config = parseConfig({
+      ...testBindings,
+      WIDGET_PRODUCT_NAME: " Acme Notes ",
+      WIDGET_SHARE_TEXT: "Try {productName}: {link}",
+      WIDGET_BRAND_COLOR: "#0B6E4F",
+    });
+    expect(config.widgetBrand).toEqual({
+      productName: "Acme Notes",
+      shareText: "Try {productName}: {link}",
+      brandColor: "#0b6e4f",
+    });
+  });
+
+  it.each([
+    ["a colour name", "WIDGET_BRAND_COLOR", "red", /WIDGET_BRAND_COLOR must be a #rrggbb hex colour/],
+    ["a short hex", "WIDGET_BRAND_COLOR", "#fff", /WIDGET_BRAND_COLOR must be a #rrggbb hex colour/],
+    ["CSS that closes the rule", "WIDGET_BRAND_COLOR", "#000000; } body { display: none", /WIDGET_BRAND_COLOR/],
+    ["a control character", "WIDGET_PRODUCT_NAME", "Acme\u0007Notes", /WIDGET_PRODUCT_NAME must not contain control/],
+    ["61 characters", "WIDGET_PRODUCT_NAME", "x".repeat(61), /WIDGET_PRODUCT_NAME must be at most 60/],
+    ["281 characters", "WIDGET_SHARE_TEXT", "x".repeat(281), /WIDGET_SHARE_TEXT must be at most 280/],
+    ["a line break inside", "WIDGET_SHARE_TEXT", "Join me\non it", /WIDGET_SHARE_TEXT must not contain control/],
+    ["an unknown placeholder", "WIDGET_SHARE_TEXT", "Join {product} via {link}", /WIDGET_SHARE_TEXT may use only/],
+  ])("refuses a widget setting with %s, naming it", (_name, setting, value, message) => {
+    const attempt = () => parseConfig({ ...testBindings, [setting]: value });
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(message);
+  });
 });

@@ -255,6 +255,7 @@ export const widgets = widgetApi
       return c.html(
         EmbedProblem({
           nonce,
+          brand: c.var.config.widgetBrand,
           heading: expired ? "This referral card has expired" : "This referral card cannot be shown",
           message: expired
             ? "For your security the card is only valid for a while. Reload the page to get a fresh one."
@@ -269,6 +270,7 @@ export const widgets = widgetApi
       return c.html(
         EmbedProblem({
           nonce,
+          brand: c.var.config.widgetBrand,
           heading: "This card was loaded too often",
           message: "Wait a minute, then reload the page.",
         }) as string,
@@ -283,12 +285,13 @@ export const widgets = widgetApi
         userTimeseries(deps(c), check.userId, 30, now),
         leaderboard(deps(c), 10, { viewerId: check.userId, masked: true }),
       ]);
-      return c.html(EmbedPage({ nonce, summary, series, board }) as string, 200);
+      return c.html(EmbedPage({ nonce, brand: c.var.config.widgetBrand, summary, series, board }) as string, 200);
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 404) throw error;
       return c.html(
         EmbedProblem({
           nonce,
+          brand: c.var.config.widgetBrand,
           heading: "No referral link yet",
           message: "Your referral link is being set up. Check back in a moment.",
         }) as string,

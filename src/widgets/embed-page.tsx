@@ -1,5 +1,6 @@
 import { raw } from "hono/html";
 import type { Child, FC } from "hono/jsx";
+import { accentPalette, shareMessage, type WidgetBrand } from "../domain/brand";
 import { qrDataUrl } from "../domain/qr";
 import type { leaderboard, userTimeseries, widgetSummary } from "../services/widgets";
 
@@ -16,7 +17,7 @@ const number = new Intl.NumberFormat("en-US");
 const date = new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", year: "numeric", timeZone: "UTC" });
 
 const STYLE = `
-:root { color-scheme: light; --ink: #1b1b2f; --muted: #4b5563; --line: #d1d5db; --accent: #3730a3; --accent-ink: #ffffff; --bg: #ffffff; --soft: #f3f4f6; }
+:root { color-scheme: light; --ink: #1b1b2f; --muted: #4b5563; --line: #d1d5db; --bg: #ffffff; --soft: #f3f4f6; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--bg); }
 main { max-width: 760px; margin: 0 auto; padding: 20px; display: grid; gap: 20px; }
@@ -28,7 +29,7 @@ section { border: 1px solid var(--line); border-radius: 12px; padding: 16px; }
 button, .share a { font: inherit; padding: 10px 14px; border-radius: 8px; border: 1px solid var(--accent); cursor: pointer; text-decoration: none; display: inline-block; }
 button { background: var(--accent); color: var(--accent-ink); }
 .share { display: flex; gap: 8px; flex-wrap: wrap; margin-top: 12px; padding: 0; list-style: none; }
-.share a { color: var(--accent); background: var(--bg); }
+.share a { color: var(--accent-text); background: var(--bg); }
 button:focus-visible, a:focus-visible, input:focus-visible { outline: 3px solid #f59e0b; outline-offset: 2px; }
 .status { min-height: 1.5em; margin: 8px 0 0; color: var(--muted); }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr)); gap: 12px; list-style: none; padding: 0; margin: 0; }
@@ -37,6 +38,7 @@ button:focus-visible, a:focus-visible, input:focus-visible { outline: 3px solid 
 .cards .label { color: var(--muted); }
 .chart { margin: 0; }
 .chart svg { width: 100%; height: auto; display: block; }
+.chart-axis { display: flex; justify-content: space-between; gap: 8px; margin: 2px 0 0; color: var(--muted); font-size: 12px; }
 .legend { color: var(--muted); font-size: 0.9rem; margin: 6px 0 0; }
 .legend .clicks::before, .legend .signups::before { content: ""; display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 6px 0 12px; }
 .legend .clicks::before { background: #6366f1; }
@@ -58,21 +60,33 @@ tr.you td { font-weight: 700; }
 .qr figcaption { color: var(--muted); }
 `;
 
+const INK = "#1b1b2f";
+
+/** The brand colour's rule: the colour was validated as #rrggbb at start, so nothing else reaches the CSS. */
+function brandStyle(brand: WidgetBrand): string {
+  const { accent, onAccent, accentText } = accentPalette(brand.brandColor, INK);
+  return `:root { --accent: ${accent}; --accent-ink: ${onAccent}; --accent-text: ${accentText}; }`;
+}
+
 const COPY_SCRIPT = `
-const button = document.getElementById("copy");
 const input = document.getElementById("share-link");
 const status = document.getElementById("copy-status");
-button.hidden = false;
-button.addEventListener("click", async () => {
-  try {
-    await navigator.clipboard.writeText(input.value);
-    status.textContent = "Link copied to the clipboard.";
-  } catch {
-    input.focus();
-    input.select();
-    status.textContent = "Press Ctrl+C (or Cmd+C) to copy the selected link.";
-  }
-});
+const copy = (button, text, copied) => {
+  button.hidden = false;
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text());
+      status.textContent = copied;
+    } catch {
+      input.focus();
+      input.select();
+      status.textContent = "Press Ctrl+C (or Cmd+C) to copy the selected link.";
+    }
+  });
+};
+copy(document.getElementById("copy"), () => input.value, "Link copied to the clipboard.");
+const message = document.getElementById("copy-message");
+copy(message, () => message.dataset.message, "Message copied to the clipboard.");
 // In a frame, tell the page around it how tall the card is, whenever that changes, so the
 // frame can fit it (docs/widgets.md has the listener). Only a height leaves: no token, no data.
 if (window.parent !== window) {
@@ -84,14 +98,19 @@ if (window.parent !== window) {
 }
 `;
 
-const Layout: FC<{ nonce: string; title: string; children?: Child }> = ({ nonce, title, children }) => (
+const Layout: FC<{ nonce: string; title: string; brand: WidgetBrand; children?: Child }> = ({
+  nonce,
+  title,
+  brand,
+  children,
+}) => (
   <html lang="en">
     <head>
       <meta charset="utf-8" />
       <meta name="viewport" content="width=device-width, initial-scale=1" />
       <meta name="robots" content="noindex" />
       <title>{title}</title>
-      <style nonce={nonce}>{raw(STYLE)}</style>
+      <style nonce={nonce}>{raw(STYLE + brandStyle(brand))}</style>
     </head>
     <body>{children}</body>
   </html>
@@ -136,16 +155,13 @@ const Chart: FC<{ series: Series }> = ({ series }) => {
         {series.days.map((d, i) =>
           d.signups > 0 ? <circle cx={pad + i * step + step / 2} cy={y(d.signups)} r="4" fill="#b45309" /> : null,
         )}
-        <text x={pad} y={height - 6} font-size="11" fill="#4b5563">
-          {first}
-        </text>
-        <text x={width - pad} y={height - 6} font-size="11" fill="#4b5563" text-anchor="end">
-          {last}
-        </text>
-        <text x={pad} y={14} font-size="11" fill="#4b5563">
-          {`max ${max}`}
-        </text>
       </svg>
+      {/* Labels in HTML, not SVG <text>: the SVG scales with the card's width (to half on a phone), text there would too. */}
+      <p class="chart-axis" aria-hidden="true" data-testid="chart-axis">
+        <span>{first}</span>
+        <span>{`max ${max} a day`}</span>
+        <span>{last}</span>
+      </p>
       <figcaption class="legend">
         <span class="clicks">Clicks</span>
         <span class="signups">Signups</span>
@@ -175,13 +191,15 @@ const Chart: FC<{ series: Series }> = ({ series }) => {
   );
 };
 
-export const EmbedPage: FC<{ nonce: string; summary: Summary; series: Series; board: Board }> = ({
+export const EmbedPage: FC<{ nonce: string; brand: WidgetBrand; summary: Summary; series: Series; board: Board }> = ({
   nonce,
+  brand,
   summary,
   series,
   board,
 }) => {
-  const text = encodeURIComponent("Join me on this product: use my link to get a welcome bonus.");
+  const message = shareMessage(brand, summary.shareUrl);
+  const text = encodeURIComponent(message);
   const url = encodeURIComponent(summary.shareUrl);
   const stats: [string, string, number][] = [
     ["clicks", "Clicks", summary.counters.clicks],
@@ -189,9 +207,15 @@ export const EmbedPage: FC<{ nonce: string; summary: Summary; series: Series; bo
     ["conversions", "Conversions", summary.counters.conversions],
   ];
   return (
-    <Layout nonce={nonce} title="Your referrals">
+    <Layout
+      nonce={nonce}
+      brand={brand}
+      title={brand.productName ? `Your ${brand.productName} referrals` : "Your referrals"}
+    >
       <main>
-        <h1>Invite friends, earn rewards</h1>
+        <h1 data-testid="title">
+          {brand.productName ? `Invite friends to ${brand.productName}, earn rewards` : "Invite friends, earn rewards"}
+        </h1>
 
         <section aria-labelledby="link-heading">
           <h2 id="link-heading">Your share link</h2>
@@ -203,15 +227,21 @@ export const EmbedPage: FC<{ nonce: string; summary: Summary; series: Series; bo
             <button id="copy" type="button" hidden aria-describedby="copy-status">
               Copy link
             </button>
+            <button
+              id="copy-message"
+              type="button"
+              hidden
+              aria-describedby="copy-status"
+              data-message={message}
+              data-testid="share-message"
+            >
+              Copy message
+            </button>
           </div>
           <p id="copy-status" class="status" role="status" aria-live="polite" />
           <ul class="share" aria-label="Share on">
             <li>
-              <a
-                href={`https://twitter.com/intent/tweet?text=${text}&url=${url}`}
-                target="_blank"
-                rel="noopener noreferrer"
-              >
+              <a href={`https://twitter.com/intent/tweet?text=${text}`} target="_blank" rel="noopener noreferrer">
                 Share on X
               </a>
             </li>
@@ -225,7 +255,9 @@ export const EmbedPage: FC<{ nonce: string; summary: Summary; series: Series; bo
               </a>
             </li>
             <li>
-              <a href={`mailto:?subject=${encodeURIComponent("An invitation for you")}&body=${text}%20${url}`}>
+              <a
+                href={`mailto:?subject=${encodeURIComponent(brand.productName ? `An invitation to ${brand.productName}` : "An invitation for you")}&body=${text}`}
+              >
                 Share by email
               </a>
             </li>
@@ -328,8 +360,13 @@ export const EmbedPage: FC<{ nonce: string; summary: Summary; series: Series; bo
 };
 
 /** What a person sees instead of a stack trace: the widget could not be shown. */
-export const EmbedProblem: FC<{ nonce: string; heading: string; message: string }> = ({ nonce, heading, message }) => (
-  <Layout nonce={nonce} title={heading}>
+export const EmbedProblem: FC<{ nonce: string; brand: WidgetBrand; heading: string; message: string }> = ({
+  nonce,
+  brand,
+  heading,
+  message,
+}) => (
+  <Layout nonce={nonce} brand={brand} title={heading}>
     <main>
       <section role="alert">
         <h1>{heading}</h1>

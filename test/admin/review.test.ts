@@ -107,6 +107,11 @@ describe("settings in the console", () => {
     expect(html).toContain("1,200 / 60 s");
     expect(html).toMatch(/Stripe webhook<\/th><td><span class="badge active">configured/);
     expect(html).toMatch(/Outbound events<\/th><td><span class="badge pending">off/);
+    expect(html).toContain('<dd data-testid="widget-product-name">(none: generic wording)</dd>');
+    expect(html).toContain(
+      '<dd data-testid="widget-share-text">Join me on {productName}: use my link to get a welcome bonus.</dd>',
+    );
+    expect(html).toContain('<code data-testid="widget-brand-color">#3730a3</code>');
     for (const secret of [
       ADMIN_KEY,
       "test-api-key-0123456789",

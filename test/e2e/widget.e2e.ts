@@ -93,9 +93,31 @@ describe.skipIf(!haveBrowser)("the embeddable widget in a real browser", () => {
     await expect.poll(() => page.locator("#copy-status").textContent()).toContain("copied");
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(me.shareUrl);
 
+    // The next button copies the share message: the default text, with the link appended.
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("copy-message");
+    await page.keyboard.press("Enter");
+    await expect.poll(() => page.locator("#copy-status").textContent()).toContain("Message copied");
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(
+      `Join me on this product: use my link to get a welcome bonus. ${me.shareUrl}`,
+    );
+
     mkdirSync("test-artifacts", { recursive: true });
     await page.screenshot({ path: "test-artifacts/widget-embed.png", fullPage: true });
     if (process.env.UPDATE_SCREENSHOT) await page.screenshot({ path: "docs/widget-embed.png", fullPage: true });
+    await context.close();
+  });
+
+  it("renders the chart's labels at 11 px or more on a 375 px phone", async () => {
+    const { body: tokenBody } = await api("/api/widget-tokens", { userId: "browser-alex" });
+    const context = await browser.newContext({ viewport: { width: 375, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`${service.base}/widgets/v1/embed?token=${tokenBody.token as string}`);
+    const labels = page.locator("[data-testid=chart-axis] span");
+    expect(await labels.count()).toBe(3);
+    for (const size of await labels.evaluateAll((spans) => spans.map((s) => getComputedStyle(s).fontSize))) {
+      expect(Number.parseFloat(size)).toBeGreaterThanOrEqual(11);
+    }
     await context.close();
   });
 

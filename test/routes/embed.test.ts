@@ -1,3 +1,4 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { signWidgetToken } from "../../src/domain/widget-token";
 import { attribute, call, callHost, click, createCode, flush, widgetToken } from "../helpers";
@@ -79,5 +80,78 @@ describe("GET /widgets/v1/embed", () => {
     const res = await call(`/widgets/v1/embed?token=${await widgetToken("nobody-yet")}`);
     expect(res.status).toBe(404);
     expect(await res.text()).toContain("No referral link yet");
+  });
+});
+
+describe("the card's branding", () => {
+  const styleOf = (html: string) => html.match(/<style nonce="[0-9a-f]+">([^<]*)<\/style>/)?.[1] ?? "";
+
+  it("uses the generic wording and the default colour without settings", async () => {
+    const code = await createCode("brand-default", "bdef");
+    const res = await call(`/widgets/v1/embed?token=${await widgetToken("brand-default")}`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("<title>Your referrals</title>");
+    expect(html).toMatch(/<h1 data-testid="title">Invite friends, earn rewards<\/h1>/);
+    const message = `Join me on this product: use my link to get a welcome bonus. https://refer.example.com/r/${code}`;
+    expect(html).toContain(`data-message="${message}"`);
+    expect(html).toContain(`https://twitter.com/intent/tweet?text=${encodeURIComponent(message)}"`);
+    expect(styleOf(html)).toContain(":root { --accent: #3730a3; --accent-ink: #ffffff; --accent-text: #3730a3; }");
+  });
+
+  it("carries the configured product name, share text and colour", async () => {
+    const code = await createCode("brand-set", "bset");
+    const bindings = {
+      ...env,
+      WIDGET_PRODUCT_NAME: "Acme <Notes> & Co",
+      WIDGET_SHARE_TEXT: "I write with {productName}. Sign up at {link} for a free month",
+      WIDGET_BRAND_COLOR: "#FFD400",
+    } as typeof env;
+    const res = await call(`/widgets/v1/embed?token=${await widgetToken("brand-set")}`, {}, bindings);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("<title>Your Acme &lt;Notes&gt; &amp; Co referrals</title>");
+    expect(html).toMatch(/<h1 data-testid="title">Invite friends to Acme &lt;Notes&gt; &amp; Co, earn rewards<\/h1>/);
+    const message = `I write with Acme <Notes> & Co. Sign up at https://refer.example.com/r/${code} for a free month`;
+    expect(html).toContain(
+      `data-message="${message.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;")}"`,
+    );
+    expect(html).toContain(`https://twitter.com/intent/tweet?text=${encodeURIComponent(message)}"`);
+    expect(html).toContain(`body=${encodeURIComponent(message)}"`);
+    // A yellow takes black text, and is too light for links on white: they keep the ink colour.
+    expect(styleOf(html)).toContain(":root { --accent: #ffd400; --accent-ink: #000000; --accent-text: #1b1b2f; }");
+    // Still the one nonce'd style element and no inline style attribute.
+    expect(html.match(/<style/g)).toHaveLength(1);
+    expect(html).not.toMatch(/ style="/);
+  });
+
+  it("brands the friendly error pages too", async () => {
+    const res = await call("/widgets/v1/embed", {}, { ...env, WIDGET_BRAND_COLOR: "#0b6e4f" } as typeof env);
+    expect(res.status).toBe(401);
+    expect(styleOf(await res.text())).toContain("--accent: #0b6e4f; --accent-ink: #ffffff;");
+  });
+});
+
+describe("the card's chart", () => {
+  it("labels the chart in HTML at 12 CSS px, outside the SVG that scales down on a phone", async () => {
+    await createCode("chart-labels", "chl");
+    const res = await call(`/widgets/v1/embed?token=${await widgetToken("chart-labels")}`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    const svg = html.match(/<svg[^>]*data-testid="chart"[\s\S]*?<\/svg>/)?.[0] ?? "";
+    expect(svg).not.toBe("");
+    // SVG text is sized in viewBox units: at 375 px the 600-unit chart is ~300 px wide, so 11 units render at ~5.5 px.
+    expect(svg).not.toContain("<text");
+    expect(svg).not.toContain("font-size");
+    const today = new Date().toISOString().slice(0, 10);
+    expect(html).toMatch(
+      new RegExp(
+        `</svg><p class="chart-axis" aria-hidden="true" data-testid="chart-axis"><span>\\d{4}-\\d{2}-\\d{2}</span><span>max 1 a day</span><span>${today}</span></p>`,
+      ),
+    );
+    const rule = html.match(/\.chart-axis \{[^}]*\}/)?.[0] ?? "";
+    const size = rule.match(/font-size: (\d+(?:\.\d+)?)px;/);
+    expect(size).not.toBeNull();
+    expect(Number(size?.[1])).toBeGreaterThanOrEqual(11);
   });
 });

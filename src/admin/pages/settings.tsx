@@ -135,6 +135,14 @@ export const SettingsPage: FC<{ ctx: PageContext; config: Config; bound: Record<
             <dd>{`${formatNumber(config.clickLogHotDays)} days (the R2 click log keeps them all)`}</dd>
             <dt>Monthly cap</dt>
             <dd>{`${formatNumber(rules.caps.rewardedReferralsPerMonth)} rewarded referrals per referrer`}</dd>
+            <dt>Widget product name</dt>
+            <dd data-testid="widget-product-name">{config.widgetBrand.productName ?? "(none: generic wording)"}</dd>
+            <dt>Widget share text</dt>
+            <dd data-testid="widget-share-text">{config.widgetBrand.shareText}</dd>
+            <dt>Widget brand colour</dt>
+            <dd>
+              <code data-testid="widget-brand-color">{config.widgetBrand.brandColor}</code>
+            </dd>
           </dl>
         </section>
         <section aria-labelledby="integrations-heading">
