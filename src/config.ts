@@ -55,6 +55,17 @@ const configSchema = z.object({
     .transform((value) => value ?? "ref_token")
     .pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a valid cookie name")),
   COOKIE_DOMAIN: optionalText,
+  // Unset means the default; set to empty, the token stays out of the URL.
+  ATTRIBUTION_URL_PARAM: z
+    .string()
+    .optional()
+    .transform((value) => (value === undefined ? "ref_click" : value.trim()))
+    .pipe(
+      z
+        .string()
+        .regex(/^([A-Za-z0-9_-]{1,64})?$/, "must be a query parameter name (letters, digits, - or _) or empty")
+        .refine((value) => value !== "ref" && value !== "promo", "must not be ref or promo: the redirect sets those"),
+    ),
   // Share links are built on this origin and nothing else (never the request's Host), so every
   // environment names it: npm start, the local service and the tests set it too.
   PUBLIC_URL: optionalText
@@ -110,6 +121,8 @@ export interface Config {
   attributionWindowMs: number;
   cookieName: string;
   cookieDomain: string | undefined;
+  /** The signup URL's query parameter that carries the compact attribution token; null keeps it out of URLs. */
+  attributionUrlParam: string | null;
   /** The origin share links are built on (`PUBLIC_URL`, no trailing slash). */
   publicUrl: string;
   clickShards: number;
@@ -183,6 +196,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     attributionWindowMs: v.ATTRIBUTION_WINDOW_DAYS * DAY_MS,
     cookieName: v.COOKIE_NAME,
     cookieDomain: v.COOKIE_DOMAIN,
+    attributionUrlParam: v.ATTRIBUTION_URL_PARAM === "" ? null : v.ATTRIBUTION_URL_PARAM,
     publicUrl: v.PUBLIC_URL.replace(/\/+$/, ""),
     clickShards: v.CLICK_SHARDS,
     maxRefereesPerClick: v.MAX_REFEREES_PER_CLICK,

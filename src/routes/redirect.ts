@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { setCookie } from "hono/cookie";
 import { createDb } from "../db/client";
 import { backlogClicks } from "../db/queries/click-backlog";
-import { signAttributionToken } from "../domain/attribution-token";
+import { signAttributionToken, signUrlAttributionToken } from "../domain/attribution-token";
 import { parseCode } from "../domain/codes";
 import { agentFamily, clientKey, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
 import type { AppEnv } from "../env";
@@ -90,10 +90,13 @@ export const redirect = createRouter().openapi(
 
     location.searchParams.set("ref", code);
     if (result && !automated) {
-      const token = await signAttributionToken(
-        { code, clickId, issuedAt: now, visitorHash: visitor },
-        config.signingKey,
-      );
+      const claims = { code, clickId, issuedAt: now, visitorHash: visitor };
+      const token = await signAttributionToken(claims, config.signingKey);
+      // The click also travels in the URL, for a signup app the cookie does not reach
+      // (another domain, an in-app browser): pure computation, nothing awaited on I/O.
+      if (config.attributionUrlParam) {
+        location.searchParams.set(config.attributionUrlParam, await signUrlAttributionToken(claims, config.signingKey));
+      }
       // A later click on another code replaces this cookie: the last click wins.
       setCookie(c, config.cookieName, token, {
         httpOnly: true,
