@@ -170,7 +170,10 @@ function erasureStatements(
       .where(eq(referralCodes.userId, userId)),
     ...(code ? renameCodeStatements(db, code.old, code.next) : []),
     db.update(referrals).set({ referrerId: tombstone }).where(eq(referrals.referrerId, userId)),
-    db.update(referrals).set({ refereeId: tombstone, clickId: null }).where(eq(referrals.refereeId, userId)),
+    db
+      .update(referrals)
+      .set({ refereeId: tombstone, clickId: null, refereeEmailHash: null })
+      .where(eq(referrals.refereeId, userId)),
     // Dedupe keys name the user where a grant is once per user (`milestone:<userId>:<rule>`):
     // the id is replaced wherever it is a whole `:`-separated part, before the rows change owner.
     db.run(sql`
