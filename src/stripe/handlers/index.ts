@@ -3,6 +3,7 @@ import type { EventFacts, ReadResult } from "../facts";
 import { chargeDispute, disputeSchema } from "./charge-dispute";
 import { chargeRefunded, chargeSchema } from "./charge-refunded";
 import { checkoutSessionCompleted, checkoutSessionSchema } from "./checkout-session-completed";
+import { createdSubscriptionSchema, customerSubscriptionCreated } from "./customer-subscription-created";
 import { customerSubscriptionDeleted, subscriptionSchema } from "./customer-subscription-deleted";
 import { timestamp } from "./fields";
 import { invoicePaid, invoiceSchema } from "./invoice-paid";
@@ -23,6 +24,7 @@ const HANDLERS: Record<string, Handler<z.ZodType>> = {
   "charge.dispute.created": handler(disputeSchema, chargeDispute),
   "charge.dispute.closed": handler(disputeSchema, chargeDispute),
   "customer.subscription.deleted": handler(subscriptionSchema, customerSubscriptionDeleted),
+  "customer.subscription.created": handler(createdSubscriptionSchema, customerSubscriptionCreated),
 };
 
 export const RELEVANT_EVENTS = new Set(Object.keys(HANDLERS));
