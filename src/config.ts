@@ -91,6 +91,12 @@ const configSchema = z.object({
   STRIPE_WEBHOOK_SECRETS: optionalText.transform((value) => (value ? list(value) : [])),
   STRIPE_SECRET_KEY: optionalText,
   STRIPE_API_BASE: optionalText.pipe(z.url().optional()),
+  REFEREE_COUPON: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,200}$/, "must be a Stripe coupon id")
+      .optional(),
+  ),
   CLAWBACK_DAYS: positiveInt(30, 3650),
   CLICK_RETENTION_DAYS: positiveInt(90, 3650),
   EVENTS_URL: optionalText.pipe(z.url().optional()),
@@ -141,6 +147,8 @@ export interface Config {
   stripeSecretKey: string | undefined;
   /** Where the Stripe SDK sends API calls; only tests and local stubs change it. */
   stripeApiBase: string | undefined;
+  /** The Stripe coupon a referee's promotion code applies; with stripeSecretKey, every code gets one. */
+  refereeCoupon: string | undefined;
   clawbackMs: number;
   /** Where events for the host product are POSTed; unset keeps them in the delivery log only. */
   eventsUrl: string | undefined;
@@ -207,6 +215,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     stripeWebhookSecrets: v.STRIPE_WEBHOOK_SECRETS,
     stripeSecretKey: v.STRIPE_SECRET_KEY,
     stripeApiBase: v.STRIPE_API_BASE,
+    refereeCoupon: v.REFEREE_COUPON,
     clawbackMs: v.CLAWBACK_DAYS * DAY_MS,
     clickRetentionDays: v.CLICK_RETENTION_DAYS,
     eventsUrl: v.EVENTS_URL,

@@ -5,6 +5,7 @@ import { expireRewards } from "./db/queries/rewards";
 import { outboxStub } from "./durable-objects/event-outbox";
 import { replayClickBacklog } from "./services/click-backlog";
 import { fulfilCredits } from "./services/fulfilment";
+import { retryPromotionCodes } from "./services/promotion-codes";
 import { stripeClient } from "./stripe/client";
 
 /** The cron job: housekeeping that no request waits for. Every step is idempotent. */
@@ -14,6 +15,8 @@ export async function runScheduled(env: Env, now: number) {
   const expiredRewards = await expireRewards(db, now);
   // Credit that could not be applied in Stripe after its webhook is retried here.
   const credits = await fulfilCredits({ db, config, stripe: stripeClient(config) }, now);
+  // Promotion codes Stripe did not create when their referral code was made.
+  const promotionCodes = await retryPromotionCodes({ db, config, stripe: stripeClient(config) }, now);
   // Clicks made while their counter was unreachable are counted now.
   const clickBacklog = await replayClickBacklog(db, env.CODE_COUNTER);
   const purged = await purgeExpiredData(db, now, config.clickRetentionDays);
@@ -24,5 +27,8 @@ export async function runScheduled(env: Env, now: number) {
       `backlogged clicks counted ${clickBacklog.replayed}, still waiting ${clickBacklog.waiting}; ` +
       `purged ${purged.clicks} clicks, ${purged.userVisitors} visitor hashes`,
   );
-  return { expiredRewards, credits, clickBacklog, purged };
+  if (promotionCodes.created + promotionCodes.failed > 0) {
+    console.log(`scheduled: promotion codes created ${promotionCodes.created}, failed ${promotionCodes.failed}`);
+  }
+  return { expiredRewards, credits, promotionCodes, clickBacklog, purged };
 }

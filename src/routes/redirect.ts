@@ -89,6 +89,8 @@ export const redirect = createRouter().openapi(
     if (result && !result.known) return c.redirect(location.href, 302);
 
     location.searchParams.set("ref", code);
+    // The referee's discount: the host's Checkout can pre-apply the promotion code named like the code.
+    if (config.refereeCoupon && config.stripeSecretKey) location.searchParams.set("promo", code);
     if (result && !automated) {
       const claims = { code, clickId, issuedAt: now, visitorHash: visitor };
       const token = await signAttributionToken(claims, config.signingKey);
