@@ -1,7 +1,8 @@
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { runScheduled } from "../../src/scheduled";
-import { API_KEY, call, click, countRows } from "../helpers";
+import { API_KEY, api, call, click, countRows } from "../helpers";
+import { checkoutCompleted, deliver, newCustomerId } from "../stripe/fixtures";
 
 /** The Worker with a Stripe key and a referee coupon, its Stripe API pointed at the local stub below. */
 const withCoupon = {
@@ -171,5 +172,44 @@ describe("a Stripe promotion code per referral code", () => {
         "SELECT count(*) AS n FROM referral_codes WHERE user_id = 'promo-user-4' AND stripe_promotion_code_id IS NULL AND promotion_code_error IS NULL",
       ),
     ).toBe(1);
+  });
+});
+
+describe("a referee who pays with the referrer's promotion code, end to end", () => {
+  it("is referred at checkout by source promotion_code, rewarded on both sides, converted, and counted in bySource", async () => {
+    stubStripe();
+    const created = await post(withCoupon, { userId: "e2e-referrer", name: "Uma" });
+    const { code, promotionCode } = (await created.json()) as { code: string; promotionCode: { id: string } };
+    // The referee clicks on another device, keeps the discount, and signs up somewhere the cookie never reaches.
+    const clicked = await click(code, { ip: "192.0.2.99" }, withCoupon);
+    expect(new URL(clicked.headers.get("location") ?? "").searchParams.get("promo")).toBe(code);
+    vi.restoreAllMocks();
+
+    const checkout = checkoutCompleted({
+      userId: "e2e-referee",
+      customer: newCustomerId(),
+      at: Date.now() - 60_000,
+      mode: "payment",
+      amount: 2610,
+      promotionCodes: [promotionCode.id],
+    });
+    expect(await deliver(checkout)).toEqual({ status: 200, body: { received: true, outcome: "applied" } });
+
+    const referral = await env.DB.prepare(
+      "SELECT code, referrer_id AS referrerId, source, status FROM referrals WHERE referee_id = 'e2e-referee'",
+    ).first();
+    expect(referral).toEqual({ code, referrerId: "e2e-referrer", source: "promotion_code", status: "converted" });
+    const triggers = await env.DB.prepare(
+      `SELECT user_id AS userId, "trigger" FROM rewards WHERE referral_id IN (SELECT id FROM referrals WHERE referee_id = 'e2e-referee') ORDER BY user_id, "trigger"`,
+    ).all<{ userId: string; trigger: string }>();
+    expect(new Set(triggers.results.map((r) => `${r.userId}:${r.trigger}`))).toEqual(
+      new Set(["e2e-referee:signup", "e2e-referrer:signup", "e2e-referrer:conversion"]),
+    );
+
+    const today = new Date().toISOString().slice(0, 10);
+    const stats = (await (await api(`/api/stats?from=${today}&to=${today}`)).json()) as {
+      bySource: Record<string, { signups: number; conversions: number }>;
+    };
+    expect(stats.bySource.promotion_code).toEqual({ signups: 1, conversions: 1 });
   });
 });
