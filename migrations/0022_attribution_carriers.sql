@@ -21,6 +21,8 @@ ALTER TABLE `referral_codes` ADD `stripe_promotion_code_id` text;
 --> statement-breakpoint
 ALTER TABLE `referral_codes` ADD `stripe_promotion_code_active` integer;
 --> statement-breakpoint
+ALTER TABLE `referral_codes` ADD `stripe_promotion_code_seen_at` integer;
+--> statement-breakpoint
 ALTER TABLE `referral_codes` ADD `promotion_code_error` text;
 --> statement-breakpoint
 ALTER TABLE `referral_codes` ADD `promotion_code_attempted_at` integer;

@@ -31,6 +31,8 @@ export const referralCodes = sqliteTable(
     stripePromotionCodeId: text("stripe_promotion_code_id"),
     /** Whether Stripe last reported that promotion code active. */
     stripePromotionCodeActive: integer("stripe_promotion_code_active", { mode: "boolean" }),
+    /** The time of the Stripe event `stripePromotionCodeActive` comes from: a later one wins. */
+    stripePromotionCodeSeenAt: integer("stripe_promotion_code_seen_at"),
     /** Why the last attempt to create the promotion code failed; the cron retries while it is set. */
     promotionCodeError: text("promotion_code_error"),
     promotionCodeAttemptedAt: integer("promotion_code_attempted_at"),

@@ -1,7 +1,7 @@
-import { and, asc, eq, isNotNull, isNull } from "drizzle-orm";
+import { and, asc, eq, isNotNull, isNull, lte, or } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Config } from "../config";
-import type { Db } from "../db/client";
+import type { BatchItem, Db } from "../db/client";
 import type { ReferralCodeRow } from "../db/queries/codes";
 import { referralCodes } from "../db/schema";
 
@@ -113,4 +113,20 @@ function describe(error: unknown): string {
   const e = error as { type?: unknown; statusCode?: unknown; code?: unknown };
   const parts = [e.type, e.statusCode, e.code].filter((part) => typeof part === "string" || typeof part === "number");
   return (parts.length > 0 ? parts.join(" ") : "network error").slice(0, 200);
+}
+
+/**
+ * What `promotion_code.updated` says, kept only when it is newer than what
+ * the code shows: events arriving out of order end in the latest state.
+ */
+export function promotionCodeStateStatement(db: Db, update: { id: string; active: boolean; at: number }): BatchItem {
+  return db
+    .update(referralCodes)
+    .set({ stripePromotionCodeActive: update.active, stripePromotionCodeSeenAt: update.at })
+    .where(
+      and(
+        eq(referralCodes.stripePromotionCodeId, update.id),
+        or(isNull(referralCodes.stripePromotionCodeSeenAt), lte(referralCodes.stripePromotionCodeSeenAt, update.at)),
+      ),
+    );
 }

@@ -43,6 +43,7 @@ import { type EventFacts, isUnprocessable } from "../stripe/facts";
 import { eventFacts } from "../stripe/handlers";
 import { chargeFact, chargeSchema } from "../stripe/handlers/charge-refunded";
 import { attributeAtCheckout, checkoutUser, readCheckoutCarriers } from "./checkout-attribution";
+import { promotionCodeStateStatement } from "./promotion-codes";
 
 export interface StripeDeps {
   db: Db;
@@ -172,6 +173,13 @@ async function planEvent(
   now: number,
 ): Promise<Plan> {
   const { db } = deps;
+  if (facts.promotionCode) {
+    return {
+      versions: new Map(),
+      statements: [promotionCodeStateStatement(db, facts.promotionCode)],
+      result: { outcome: "applied" },
+    };
+  }
   const charge = facts.charge ?? apiCharge;
   const customerId = facts.customerId ?? apiCharge?.customerId ?? null;
   const paymentIntent = facts.payment?.paymentIntent ?? charge?.paymentIntent ?? facts.dispute?.paymentIntent ?? null;

@@ -11,6 +11,8 @@ export interface EventFacts {
   canceledAt?: number;
   /** When the subscription's free trial ends (a trialing subscription). */
   trialEndsAt?: number;
+  /** A promotion code switched on or off, as of the event's time. */
+  promotionCode?: { id: string; active: boolean; at: number };
   /** What a checkout carries that can attribute a buyer who has no referral yet. */
   checkout?: CheckoutCarriers;
 }

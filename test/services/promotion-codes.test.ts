@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { runScheduled } from "../../src/scheduled";
 import { API_KEY, api, call, click, countRows } from "../helpers";
-import { checkoutCompleted, deliver, newCustomerId } from "../stripe/fixtures";
+import { checkoutCompleted, deliver, newCustomerId, promotionCodeUpdated } from "../stripe/fixtures";
 
 /** The Worker with a Stripe key and a referee coupon, its Stripe API pointed at the local stub below. */
 const withCoupon = {
@@ -146,6 +146,26 @@ describe("a Stripe promotion code per referral code", () => {
     // Nothing is left to retry.
     expect((await runScheduled(withCoupon, Date.now())).promotionCodes).toEqual({ created: 0, failed: 0 });
     expect(calls).toHaveLength(1);
+  });
+
+  it("shows the latest of promotion_code.updated events as active, in any order, once each", async () => {
+    stubStripe();
+    const res = await post(withCoupon, { userId: "promo-user-5", name: "Tam" });
+    const { code, promotionCode } = (await res.json()) as { code: string; promotionCode: { id: string } };
+    vi.restoreAllMocks();
+    const at = Date.now() - 3_600_000;
+    const off = promotionCodeUpdated({ id: promotionCode.id, code, active: false, at: at + 60_000 });
+    const on = promotionCodeUpdated({ id: promotionCode.id, code, active: true, at });
+    const active = async () =>
+      ((await (await get(withCoupon, code)).json()) as { promotionCode: { active: boolean } }).promotionCode.active;
+
+    expect(await deliver(off)).toEqual({ status: 200, body: { received: true, outcome: "applied" } });
+    expect(await active()).toBe(false);
+    // The older event, arriving late, changes nothing; a replay is a duplicate.
+    expect((await deliver(on)).body.outcome).toBe("applied");
+    expect(await active()).toBe(false);
+    expect((await deliver(off)).body.outcome).toBe("duplicate");
+    expect(await active()).toBe(false);
   });
 
   it("names the promotion code in the signup URL as promo, for the host's Checkout to pre-apply", async () => {

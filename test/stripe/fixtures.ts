@@ -285,6 +285,23 @@ export function subscriptionCreated(o: {
   );
 }
 
+export function promotionCodeUpdated(o: { id: string; code: string; active: boolean; at: number }): StripeEventShape {
+  return stripeEvent(
+    "promotion_code.updated",
+    {
+      ...copy(canonical.promotion_code),
+      id: o.id,
+      active: o.active,
+      code: o.code,
+      created: seconds(o.at) - 86_400,
+      expires_at: null,
+      metadata: { referral_code: o.code },
+      restrictions: { ...canonical.promotion_code.restrictions, first_time_transaction: true },
+    },
+    o.at,
+  );
+}
+
 export const newCustomerId = () => nextId("cus");
 export const newPromotionCodeId = () => nextId("promo");
 export const newChargeId = () => nextId("ch");

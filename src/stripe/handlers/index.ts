@@ -7,6 +7,7 @@ import { createdSubscriptionSchema, customerSubscriptionCreated } from "./custom
 import { customerSubscriptionDeleted, subscriptionSchema } from "./customer-subscription-deleted";
 import { timestamp } from "./fields";
 import { invoicePaid, invoiceSchema } from "./invoice-paid";
+import { promotionCodeSchema, promotionCodeUpdated } from "./promotion-code-updated";
 
 /** One handled event type: the schema of the object it reads, and the facts it reads from it. */
 interface Handler<S extends z.ZodType> {
@@ -25,6 +26,7 @@ const HANDLERS: Record<string, Handler<z.ZodType>> = {
   "charge.dispute.closed": handler(disputeSchema, chargeDispute),
   "customer.subscription.deleted": handler(subscriptionSchema, customerSubscriptionDeleted),
   "customer.subscription.created": handler(createdSubscriptionSchema, customerSubscriptionCreated),
+  "promotion_code.updated": handler(promotionCodeSchema, promotionCodeUpdated),
 };
 
 export const RELEVANT_EVENTS = new Set(Object.keys(HANDLERS));
