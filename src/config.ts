@@ -79,6 +79,17 @@ const configSchema = z.object({
     .transform((value) => value ?? "ref_token")
     .pipe(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be a valid cookie name")),
   COOKIE_DOMAIN: optionalText,
+  // Unset means the default; set to empty, the token stays out of the URL.
+  ATTRIBUTION_URL_PARAM: z
+    .string()
+    .optional()
+    .transform((value) => (value === undefined ? "ref_click" : value.trim()))
+    .pipe(
+      z
+        .string()
+        .regex(/^([A-Za-z0-9_-]{1,64})?$/, "must be a query parameter name (letters, digits, - or _) or empty")
+        .refine((value) => value !== "ref" && value !== "promo", "must not be ref or promo: the redirect sets those"),
+    ),
   // Share links are built on this origin and nothing else (never the request's Host), so every
   // environment names it: npm start, the local service and the tests set it too.
   PUBLIC_URL: optionalText
@@ -105,6 +116,12 @@ const configSchema = z.object({
   STRIPE_WEBHOOK_SECRETS: optionalText.transform((value) => (value ? list(value) : [])),
   STRIPE_SECRET_KEY: optionalText,
   STRIPE_API_BASE: optionalText.pipe(z.url().optional()),
+  REFEREE_COUPON: optionalText.pipe(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,200}$/, "must be a Stripe coupon id")
+      .optional(),
+  ),
   CLAWBACK_DAYS: positiveInt(30, 3650),
   CLICK_RETENTION_DAYS: positiveInt(90, 3650),
   CLICK_LOG_HOT_DAYS: wholeNumber(2, 3650),
@@ -150,6 +167,8 @@ export interface Config {
   attributionWindowMs: number;
   cookieName: string;
   cookieDomain: string | undefined;
+  /** The signup URL's query parameter that carries the compact attribution token; null keeps it out of URLs. */
+  attributionUrlParam: string | null;
   /** The origin share links are built on (`PUBLIC_URL`, no trailing slash). */
   publicUrl: string;
   clickShards: number;
@@ -170,6 +189,8 @@ export interface Config {
   stripeSecretKey: string | undefined;
   /** Where the Stripe SDK sends API calls; only tests and local stubs change it. */
   stripeApiBase: string | undefined;
+  /** The Stripe coupon a referee's promotion code applies; with stripeSecretKey, every code gets one. */
+  refereeCoupon: string | undefined;
   clawbackMs: number;
   /** Where events for the host product are POSTed; unset keeps them in the delivery log only. */
   eventsUrl: string | undefined;
@@ -229,6 +250,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     attributionWindowMs: v.ATTRIBUTION_WINDOW_DAYS * DAY_MS,
     cookieName: v.COOKIE_NAME,
     cookieDomain: v.COOKIE_DOMAIN,
+    attributionUrlParam: v.ATTRIBUTION_URL_PARAM === "" ? null : v.ATTRIBUTION_URL_PARAM,
     publicUrl: v.PUBLIC_URL.replace(/\/+$/, ""),
     clickShards: v.CLICK_SHARDS,
     clickLimitPerMinute: v.CLICK_LIMIT_PER_MINUTE,
@@ -240,6 +262,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     stripeWebhookSecrets: v.STRIPE_WEBHOOK_SECRETS,
     stripeSecretKey: v.STRIPE_SECRET_KEY,
     stripeApiBase: v.STRIPE_API_BASE,
+    refereeCoupon: v.REFEREE_COUPON,
     clawbackMs: v.CLAWBACK_DAYS * DAY_MS,
     clickRetentionDays: v.CLICK_RETENTION_DAYS,
     clickLogHotDays: v.CLICK_LOG_HOT_DAYS,

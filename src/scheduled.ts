@@ -8,6 +8,7 @@ import { replayClickBacklog } from "./services/click-backlog";
 import { purgeClickLog } from "./services/click-log";
 import { migrateLegacyClicks } from "./services/click-log-migration";
 import { fulfilCredits } from "./services/fulfilment";
+import { retryPromotionCodes } from "./services/promotion-codes";
 import { stripeClient } from "./stripe/client";
 
 /** The cron job: housekeeping that no request waits for. Every step is idempotent. */
@@ -17,6 +18,8 @@ export async function runScheduled(env: Env, now: number) {
   const expiredRewards = await expireRewards(db, now);
   // Credit that could not be applied in Stripe after its webhook is retried here.
   const credits = await fulfilCredits({ db, config, stripe: stripeClient(config) }, now);
+  // Promotion codes Stripe did not create when their referral code was made.
+  const promotionCodes = await retryPromotionCodes({ db, config, stripe: stripeClient(config) }, now);
   // Clicks made while their counter was unreachable are counted now.
   const clickBacklog = await replayClickBacklog(db, env.CODE_COUNTER);
   // Click rows from before the R2 log move there, before the hot window's purge.
@@ -41,5 +44,8 @@ export async function runScheduled(env: Env, now: number) {
       `click log: ${clickLog.objects} objects (${clickLog.days} days) past retention deleted, ` +
       `${legacyClicks.moved} rows moved from D1${legacyClicks.done ? "" : " (more to move)"}`,
   );
-  return { expiredRewards, credits, clickBacklog, purged, clickLog, legacyClicks };
+  if (promotionCodes.created + promotionCodes.failed > 0) {
+    console.log(`scheduled: promotion codes created ${promotionCodes.created}, failed ${promotionCodes.failed}`);
+  }
+  return { expiredRewards, credits, promotionCodes, clickBacklog, purged, clickLog, legacyClicks };
 }

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { referralSources } from "./domain/attribution-source";
 
 /** Examples shown in the docs; a test checks each one against its schema. */
 export const examples = {
@@ -69,7 +70,9 @@ export const ReferralSchema = z
     referrerId: z.string(),
     refereeId: z.string(),
     clickId: z.string().nullable(),
-    source: z.enum(["cookie", "code"]),
+    source: z.enum(referralSources).openapi({
+      description: "The carrier that won: cookie, url (the click in the signup URL), promotion_code, code, email_match",
+    }),
     status: z.enum(["signed_up", "converted"]),
     referrerRewarded: z.boolean(),
     signedUpAt: z.string(),

@@ -24,6 +24,15 @@ describe("config", () => {
     );
   });
 
+  it("puts the click in the URL as ref_click by default, under another name when set, and not at all when empty", () => {
+    expect(parseConfig(testBindings).attributionUrlParam).toBe("ref_click");
+    expect(parseConfig({ ...testBindings, ATTRIBUTION_URL_PARAM: " rc " }).attributionUrlParam).toBe("rc");
+    expect(parseConfig({ ...testBindings, ATTRIBUTION_URL_PARAM: "" }).attributionUrlParam).toBeNull();
+    for (const bad of ["ref", "promo", "a b", "x".repeat(65)]) {
+      expect(() => parseConfig({ ...testBindings, ATTRIBUTION_URL_PARAM: bad })).toThrow(/ATTRIBUTION_URL_PARAM/);
+    }
+  });
+
   it.each([
     ["empty", ""],
     ["missing", undefined],

@@ -1,5 +1,6 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { referralSources } from "../domain/attribution-source";
 
 /**
  * The relational side of the service (D1). Live click counters live in the
@@ -26,9 +27,22 @@ export const referralCodes = sqliteTable(
     signups: integer("signups").notNull().default(0),
     conversions: integer("conversions").notNull().default(0),
     createdAt: integer("created_at").notNull(),
+    /** The referrer's Stripe promotion code (its customer-facing code is this code), once created. */
+    stripePromotionCodeId: text("stripe_promotion_code_id"),
+    /** Whether Stripe last reported that promotion code active. */
+    stripePromotionCodeActive: integer("stripe_promotion_code_active", { mode: "boolean" }),
+    /** The time of the Stripe event `stripePromotionCodeActive` comes from: a later one wins. */
+    stripePromotionCodeSeenAt: integer("stripe_promotion_code_seen_at"),
+    /** Why the last attempt to create the promotion code failed; the cron retries while it is set. */
+    promotionCodeError: text("promotion_code_error"),
+    promotionCodeAttemptedAt: integer("promotion_code_attempted_at"),
   },
   (t) => [
     uniqueIndex("referral_codes_user_id_unique").on(t.userId),
+    uniqueIndex("referral_codes_promotion_code_unique").on(t.stripePromotionCodeId),
+    index("referral_codes_promotion_retry_idx")
+      .on(t.promotionCodeAttemptedAt)
+      .where(sql`${t.stripePromotionCodeId} IS NULL AND ${t.promotionCodeError} IS NOT NULL`),
     // The leaderboard's order exactly, so a top-N read walks the index and stops.
     index("referral_codes_leaderboard_idx").on(sql`${t.signups} DESC`, sql`${t.conversions} DESC`, t.createdAt),
   ],
@@ -167,7 +181,8 @@ export const referrals = sqliteTable(
     refereeId: text("referee_id").notNull(),
     /** The click that carried the attribution cookie; null when attributed by code alone. */
     clickId: text("click_id"),
-    source: text("source", { enum: ["cookie", "code"] }).notNull(),
+    /** The carrier that won (see domain/attribution-source.ts). */
+    source: text("source", { enum: referralSources }).notNull(),
     status: text("status", { enum: referralStatuses }).notNull(),
     /** Whether the referrer was rewarded for this signup (false beyond the monthly cap). */
     referrerRewarded: integer("referrer_rewarded", { mode: "boolean" }).notNull().default(false),
@@ -179,6 +194,10 @@ export const referrals = sqliteTable(
     clawedBackAt: integer("clawed_back_at"),
     /** When the referee's subscription ended. */
     canceledAt: integer("canceled_at"),
+    /** Keyed hash of the referee's email, when the signup gave it: maps a checkout that names no user. */
+    refereeEmailHash: text("referee_email_hash"),
+    /** When the referee's free trial ends, from the subscription Stripe reported. */
+    trialEndsAt: integer("trial_ends_at"),
   },
   (t) => [
     uniqueIndex("referrals_referee_id_unique").on(t.refereeId),
@@ -186,6 +205,10 @@ export const referrals = sqliteTable(
     index("referrals_code_idx").on(t.code),
     // What the per-click limit counts, inside the attribution's batch.
     index("referrals_click_idx").on(t.clickId),
+    // bySource: signups and conversions in a range of days, per carrier, read from the index alone.
+    index("referrals_signed_up_source_idx").on(t.signedUpAt, t.source),
+    index("referrals_converted_source_idx").on(t.convertedAt, t.source),
+    index("referrals_referee_email_idx").on(t.refereeEmailHash),
   ],
 );
 

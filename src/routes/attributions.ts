@@ -23,7 +23,16 @@ export function referralJson(row: ReferralRow) {
 const AttributionBody = z
   .strictObject({
     refereeId: z.string().trim().min(1).max(128).openapi({ example: "user_456" }),
-    token: z.string().max(2048).optional().openapi({ description: "The ref_token cookie the signup page received" }),
+    token: z
+      .string()
+      .max(2048)
+      .optional()
+      .openapi({ description: "The ref_token cookie the signup page received, or the ref_click token from its URL" }),
+    urlToken: z
+      .string()
+      .max(2048)
+      .optional()
+      .openapi({ description: "The ref_click token from the signup URL, when the cookie is sent as token too" }),
     code: z.string().max(64).optional().openapi({ example: "DEVO-ALEX1234", description: "The ref query parameter" }),
     email: EmailSchema.optional().openapi({ example: "sam@example.com" }),
     referrerEmail: EmailSchema.optional().openapi({ example: "alex@example.com" }),

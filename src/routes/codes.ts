@@ -6,6 +6,22 @@ import { ApiError } from "../errors";
 import { createRouter, errorResponse } from "../openapi";
 import { EmailSchema } from "../schemas";
 import { ensureCode, getCodeWithStats, shareUrl } from "../services/codes";
+import { ensurePromotionCode, promotionCodesEnabled, stateOf } from "../services/promotion-codes";
+import { stripeClient } from "../stripe/client";
+
+const PromotionCodeSchema = z
+  .object({
+    id: z.string().nullable().openapi({ example: "promo_1QxYz2AbCdEf", description: "null until Stripe created it" }),
+    active: z.boolean().nullable(),
+    error: z
+      .string()
+      .nullable()
+      .openapi({ description: "Why the last attempt failed; the cron retries it, the code works meanwhile" }),
+  })
+  .openapi("PromotionCode", {
+    description:
+      "The referee's Stripe promotion code (customer-facing code = the referral code); only there when STRIPE_SECRET_KEY and REFEREE_COUPON are set",
+  });
 
 const CodeSchema = z
   .object({
@@ -13,6 +29,7 @@ const CodeSchema = z
     userId: z.string().openapi({ example: "user_123" }),
     shareUrl: z.string().openapi({ example: "https://refer.example.com/r/DEVO-ALEX1234" }),
     createdAt: z.string().openapi({ example: "2026-11-24T10:00:00.000Z" }),
+    promotionCode: PromotionCodeSchema.optional(),
   })
   .openapi("ReferralCode", {
     example: {
@@ -161,17 +178,24 @@ const qrRoute = createRoute({
 export const codes = createRouter()
   .openapi(createCodeRoute, async (c) => {
     const input = c.req.valid("json");
+    const config = c.var.config;
     const { row, created } = await ensureCode(
-      { db: c.var.db, config: c.var.config, counters: c.env.CODE_COUNTER },
+      { db: c.var.db, config, counters: c.env.CODE_COUNTER },
       input,
       Date.now(),
     );
+    // A second call for the same user retries a promotion code that failed; one that exists is left alone.
+    const promotionCode = promotionCodesEnabled(config)
+      ? await ensurePromotionCode({ db: c.var.db, config, stripe: stripeClient(config) }, row, Date.now())
+      : null;
     return c.json(
       {
         code: row.code,
         userId: row.userId,
-        shareUrl: shareUrl(c.var.config, row.code),
+        shareUrl: shareUrl(config, row.code),
         createdAt: new Date(row.createdAt).toISOString(),
+        // Only when promotion codes are configured: otherwise the answer is as it always was.
+        ...(promotionCode ? { promotionCode } : {}),
       },
       created ? 201 : 200,
     );
@@ -203,6 +227,7 @@ export const codes = createRouter()
         userId: found.row.userId,
         shareUrl: shareUrl(c.var.config, found.row.code),
         stats: found.stats,
+        ...(promotionCodesEnabled(c.var.config) ? { promotionCode: stateOf(found.row) } : {}),
       },
       200,
     );

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { type Config, getConfig } from "../config";
 import { createDb } from "../db/client";
 import { backlogClicks } from "../db/queries/click-backlog";
-import { signAttributionToken, verifyAttributionToken } from "../domain/attribution-token";
+import { signAttributionToken, signUrlAttributionToken, verifyAttributionToken } from "../domain/attribution-token";
 import { agentFamily, clientKey, isAutomated, referrerHost, shardFor, visitorHash } from "../domain/visitor";
 import { createRouter, inputProblem } from "../openapi";
 import { codeStatus, queueClick } from "../services/clicks";
@@ -114,7 +114,11 @@ export async function followShareLink(
   const location = new URL(config.signupUrl);
   const status = codeStatus(code, now);
   // A code this isolate knows does not exist gets a plain redirect: nothing to credit.
-  if (status !== "unknown") location.searchParams.set("ref", code);
+  if (status !== "unknown") {
+    location.searchParams.set("ref", code);
+    // The referee's discount: the host's Checkout can pre-apply the promotion code named like the code.
+    if (config.refereeCoupon && config.stripeSecretKey) location.searchParams.set("promo", code);
+  }
 
   const userAgent = request.headers.get("user-agent") ?? "";
   const ip = request.headers.get("cf-connecting-ip") ?? "";
@@ -128,8 +132,14 @@ export async function followShareLink(
     status !== "unknown" &&
     (status === "exists" || (await mayReplaceHeld(config, request.headers.get("cookie"), code, now)))
   ) {
-    const token = await signAttributionToken({ code, clickId, issuedAt: now, visitorHash: visitor }, config.signingKey);
-    cookie = attributionCookie(config, token);
+    const claims = { code, clickId, issuedAt: now, visitorHash: visitor };
+    cookie = attributionCookie(config, await signAttributionToken(claims, config.signingKey));
+    // The click also travels in the URL, for a signup app the cookie does not reach (another
+    // domain, an in-app browser). Only with a new cookie: where the held cookie is kept, a URL
+    // token for this click would be the newer click and displace it at attribution.
+    if (config.attributionUrlParam) {
+      location.searchParams.set(config.attributionUrlParam, await signUrlAttributionToken(claims, config.signingKey));
+    }
   }
 
   const click = {

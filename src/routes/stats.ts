@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { referralSources } from "../domain/attribution-source";
 import { signWidgetToken } from "../domain/widget-token";
 import { ApiError } from "../errors";
 import { createRouter, errorResponse } from "../openapi";
@@ -77,6 +78,12 @@ const StatsSchema = z
         conversions: z.number().int(),
       }),
     ),
+    bySource: z
+      .record(z.enum(referralSources), z.object({ signups: z.number().int(), conversions: z.number().int() }))
+      .openapi({
+        description:
+          "Signups (by signup day) and conversions (by conversion day) in the range, per carrier that attributed them",
+      }),
   })
   .openapi("ProgramStats", {
     example: {
@@ -93,6 +100,13 @@ const StatsSchema = z
       topReferrers: [
         { code: "DEVO-ALEX1234", userId: "user_123", displayName: "Alex P.", signups: 42, conversions: 11 },
       ],
+      bySource: {
+        cookie: { signups: 700, conversions: 180 },
+        url: { signups: 210, conversions: 52 },
+        promotion_code: { signups: 90, conversions: 40 },
+        code: { signups: 190, conversions: 25 },
+        email_match: { signups: 14, conversions: 4 },
+      },
     },
   });
 

@@ -27,7 +27,9 @@ const stripeWebhookRoute = createRoute({
     200: {
       description:
         "Received (also for replays and for events that need nothing). `unprocessable`: signed, but its object " +
-        "lacks or mistypes a field the service reads; kept for the operator with the reason, nothing else written.",
+        "lacks or mistypes a field the service reads; kept for the operator with the reason, nothing else written. " +
+        "`refused`: a checkout's promotion code or click would have referred its own owner (or the same email, " +
+        "browser or used-up click); recorded as a refused attribution, nothing granted.",
       content: {
         "application/json": {
           schema: z.object({
@@ -39,6 +41,7 @@ const stripeWebhookRoute = createRoute({
               "unresolved",
               "not_referred",
               "applied",
+              "refused",
               "unprocessable",
             ]),
           }),

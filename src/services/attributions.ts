@@ -13,6 +13,7 @@ import {
   referralFromRaw,
 } from "../db/queries/referrals";
 import { grantStatements, type RewardRow, rewardFromRaw } from "../db/queries/rewards";
+import { type Carrier, winningCarrier } from "../domain/attribution-source";
 import { type TokenStatus, verifyAttributionToken } from "../domain/attribution-token";
 import { parseCode } from "../domain/codes";
 import { emailHash, normalizeEmail } from "../domain/email";
@@ -25,8 +26,10 @@ import { clickDetails, referralClickStatement } from "./referral-click";
 
 export interface AttributionInput {
   refereeId: string;
-  /** The `ref_token` cookie the signup page received. */
+  /** The `ref_token` cookie the signup page received, or the click token from its URL. */
   token?: string;
+  /** The click token from the signup URL (`ref_click`), when the cookie is sent as `token` too. */
+  urlToken?: string;
   /** The `ref` query parameter, used when no valid token is given. */
   code?: string;
   email?: string;
@@ -60,36 +63,47 @@ export async function attribute(
   now: number,
 ): Promise<AttributionResult> {
   const { db, config } = deps;
-  const check = await verifyAttributionToken(input.token, config.attributionKeys, now, config.attributionWindowMs);
+  const verify = (token: string | undefined) =>
+    verifyAttributionToken(token, config.attributionKeys, now, config.attributionWindowMs);
+  const [cookieCheck, urlCheck] = await Promise.all([verify(input.token), verify(input.urlToken)]);
+  const carriers: Carrier[] = [];
+  for (const check of [cookieCheck, urlCheck]) {
+    if (check.status === "valid")
+      carriers.push({ source: check.carrier, code: check.claims.code, click: check.claims });
+  }
+  let tokenStatus = cookieCheck.status === "missing" ? urlCheck.status : cookieCheck.status;
   const existing = await findReferralByReferee(db, input.refereeId);
-  if (existing) return { created: false, referral: existing, rewards: [], tokenStatus: check.status };
+  if (existing) return { created: false, referral: existing, rewards: [], tokenStatus };
 
-  let code: string | null;
-  if (check.status === "valid") code = check.claims.code;
-  else if (input.code !== undefined) {
-    code = parseCode(input.code);
-    if (!code) throw new ApiError(400, "invalid_request", "code: not a referral code", "code");
-  } else {
-    const token = check.status === "missing" ? "no token was sent" : `the token is ${check.status.replace("_", " ")}`;
+  if (input.code !== undefined) {
+    const typed = parseCode(input.code);
+    if (!typed) throw new ApiError(400, "invalid_request", "code: not a referral code", "code");
+    carriers.push({ source: "code", code: typed });
+  }
+  const carrier = winningCarrier(carriers);
+  if (!carrier) {
+    const token = tokenStatus === "missing" ? "no token was sent" : `the token is ${tokenStatus.replace("_", " ")}`;
     throw new ApiError(400, "no_attribution", `Nothing to attribute: ${token} and no code was given`);
   }
+  if (carrier.click) tokenStatus = "valid";
+  const code = carrier.code;
+  const click = carrier.click;
 
   const owner = await findCode(db, code);
   // An erased user's code (retired for a fresh one, see eraseUser) refers nobody to anyone.
   if (!owner || owner.userId.startsWith(ERASED_PREFIX))
     throw new ApiError(404, "code_not_found", `No referral code ${code}`);
 
-  const clickId = check.status === "valid" ? check.claims.clickId : null;
+  const clickId = click?.clickId ?? null;
   const refuse = async (reason: FraudReason): Promise<never> => {
     await recordBlockedAttribution(db, { code, refereeId: input.refereeId, reason, clickId }, now);
     throw new ApiError(422, reason, FRAUD_MESSAGES[reason]);
   };
-  const reason = await fraudReason(deps, input, owner, check.status === "valid" ? check.claims.visitorHash : undefined);
+  const reason = await fraudReason(deps, input, owner, click?.visitorHash);
   if (reason) await refuse(reason);
 
   // Copied onto the referral, so that its story outlives the click log's hot window.
-  const click =
-    check.status === "valid" ? await clickDetails(db, deps.counters, check.claims, config.clickShards) : null;
+  const details = click ? await clickDetails(db, deps.counters, { ...click, code }, config.clickShards) : null;
   const referralId = crypto.randomUUID();
   const grants = planSignupGrants(config.rules, {
     referralId,
@@ -110,7 +124,8 @@ export async function attribute(
           referrerId: owner.userId,
           refereeId: input.refereeId,
           clickId,
-          source: check.status === "valid" ? "cookie" : "code",
+          source: carrier.source,
+          refereeEmailHash: input.email ? await emailHash(config.visitorSalt, input.email) : null,
           status: "signed_up",
           signedUpAt: now,
         },
@@ -120,13 +135,13 @@ export async function attribute(
       // Counters before grants: milestone grants read the new signup count.
       ...signups,
       ...grantItems,
-      ...(check.status === "valid" ? [recordVisitorStatement(db, input.refereeId, check.claims.visitorHash, now)] : []),
-      ...(click ? [referralClickStatement(db, referralId, click)] : []),
+      ...(click ? [recordVisitorStatement(db, input.refereeId, click.visitorHash, now)] : []),
+      ...(details ? [referralClickStatement(db, referralId, details)] : []),
     ]);
   } catch (error) {
     // A concurrent call for the same referee won the unique key: return its referral.
     const winner = await findReferralByReferee(db, input.refereeId);
-    if (winner) return { created: false, referral: winner, rewards: [], tokenStatus: check.status };
+    if (winner) return { created: false, referral: winner, rewards: [], tokenStatus };
     // The batch found the click used up (it decides, so that concurrent uses cannot both pass).
     if (clickId && (await refereesOfClick(db, clickId)) >= config.maxRefereesPerClick) await refuse("same_click");
     throw error;
@@ -139,7 +154,7 @@ export async function attribute(
     .slice(1 + signups.length, 1 + signups.length + grantItems.length)
     .flatMap((result) => (result.results ?? []) as Record<string, unknown>[])
     .map(rewardFromRaw);
-  return { created: true, referral: referralFromRaw(inserted), rewards: granted, tokenStatus: check.status };
+  return { created: true, referral: referralFromRaw(inserted), rewards: granted, tokenStatus };
 }
 
 async function fraudReason(

@@ -183,7 +183,10 @@ function erasureStatements(
           db.select({ id: referrals.id }).from(referrals).where(eq(referrals.refereeId, userId)),
         ),
       ),
-    db.update(referrals).set({ refereeId: tombstone, clickId: null }).where(eq(referrals.refereeId, userId)),
+    db
+      .update(referrals)
+      .set({ refereeId: tombstone, clickId: null, refereeEmailHash: null })
+      .where(eq(referrals.refereeId, userId)),
     // Dedupe keys name the user where a grant is once per user (`milestone:<userId>:<rule>`):
     // the id is replaced wherever it is a whole `:`-separated part, before the rows change owner.
     db.run(sql`

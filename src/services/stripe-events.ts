@@ -42,6 +42,8 @@ import { deferredFacts } from "../stripe/deferred";
 import { type EventFacts, isUnprocessable } from "../stripe/facts";
 import { eventFacts } from "../stripe/handlers";
 import { chargeFact, chargeSchema } from "../stripe/handlers/charge-refunded";
+import { attributeAtCheckout, checkoutUser, readCheckoutCarriers } from "./checkout-attribution";
+import { promotionCodeStateStatement } from "./promotion-codes";
 
 export interface StripeDeps {
   db: Db;
@@ -57,6 +59,7 @@ export type Outcome =
   | "unresolved"
   | "not_referred"
   | "applied"
+  | "refused"
   | "unprocessable";
 
 export interface ProcessResult {
@@ -69,6 +72,8 @@ interface Plan {
   versions: Map<string, number>;
   statements: BatchItem[];
   result: ProcessResult;
+  /** The referee this plan creates a referral for. */
+  retryIfReferred?: string;
 }
 
 /** Concurrent events on one customer retry this many times before asking Stripe to retry later. */
@@ -107,7 +112,7 @@ export async function processStripeEvent(deps: StripeDeps, event: VerifiedEvent,
   const apiCharge = facts?.dispute ? await lookUpDisputedCharge(deps, facts.dispute, account) : undefined;
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const plan = facts
+    const plan: Plan = facts
       ? await planEvent(deps, event.id, facts, apiCharge, now)
       : { versions: new Map(), statements: [], result: { outcome: "ignored" as const } };
     try {
@@ -119,6 +124,7 @@ export async function processStripeEvent(deps: StripeDeps, event: VerifiedEvent,
       return plan.result;
     } catch (error) {
       if (await eventProcessed(db, event.id)) return { outcome: "duplicate" };
+      if (plan.retryIfReferred && (await findReferralByReferee(db, plan.retryIfReferred))) continue;
       const current = await guardVersions(db, [...plan.versions.keys()]);
       if ([...plan.versions].some(([subject, version]) => current.get(subject) !== version)) continue;
       throw error;
@@ -167,6 +173,13 @@ async function planEvent(
   now: number,
 ): Promise<Plan> {
   const { db } = deps;
+  if (facts.promotionCode) {
+    return {
+      versions: new Map(),
+      statements: [promotionCodeStateStatement(db, facts.promotionCode)],
+      result: { outcome: "applied" },
+    };
+  }
   const charge = facts.charge ?? apiCharge;
   const customerId = facts.customerId ?? apiCharge?.customerId ?? null;
   const paymentIntent = facts.payment?.paymentIntent ?? charge?.paymentIntent ?? facts.dispute?.paymentIntent ?? null;
@@ -174,6 +187,13 @@ async function planEvent(
   // A payment without a customer (a one-off checkout) is tied to its refunds by the payment intent.
   if (!userId && paymentIntent) userId = await paymentIntentUser(db, paymentIntent);
   if (!userId && facts.dispute) userId = await disputeUser(db, facts.dispute);
+  // A checkout that names no user (a Payment Link): its carriers say who pays (services/checkout-attribution.ts).
+  const claims = facts.checkout ? await readCheckoutCarriers(deps, facts.checkout) : null;
+  let mappedUserId = facts.userId;
+  if (!userId && claims) {
+    const found = await checkoutUser(deps, claims, customerId);
+    if (found) userId = mappedUserId = found.userId;
+  }
 
   const subjects = new Set<string>();
   if (customerId) subjects.add(`customer:${customerId}`);
@@ -184,13 +204,15 @@ async function planEvent(
   }
   const versions = await guardVersions(db, [...subjects]);
   const statements: BatchItem[] = [];
+  let retryIfReferred: string | undefined;
   const plan = (outcome: Outcome, referrerId?: string): Plan => ({
     versions,
     statements,
     result: { outcome, ...(referrerId ? { referrerId } : {}) },
+    ...(retryIfReferred ? { retryIfReferred } : {}),
   });
 
-  if (facts.userId && customerId) statements.push(mapCustomerStatement(db, customerId, facts.userId, now));
+  if (mappedUserId && customerId) statements.push(mapCustomerStatement(db, customerId, mappedUserId, now));
   if (!userId) {
     if (facts.dispute) {
       // Kept without an owner; adopted when the disputed charge or payment shows up.
@@ -202,14 +224,15 @@ async function planEvent(
     const key = customerId ?? paymentIntent;
     if (key) {
       // An invoice (or refund) before its checkout: its facts are kept, applied when the checkout comes.
-      statements.push(deferStatement(db, eventId, key, JSON.stringify(facts), now));
+      // Without the checkout's carriers: they hold the buyer's email, and only a checkout uses them.
+      statements.push(deferStatement(db, eventId, key, JSON.stringify({ ...facts, checkout: undefined }), now));
       return plan("deferred");
     }
     return plan("ignored");
   }
 
   // Only a checkout maps a customer (or a payment intent) to a user, so only a checkout releases deferred events.
-  const keys = facts.userId ? [customerId, facts.payment?.paymentIntent].filter((k): k is string => !!k) : [];
+  const keys = mappedUserId ? [customerId, facts.payment?.paymentIntent].filter((k): k is string => !!k) : [];
   const deferred = await deferredEvents(db, keys);
   statements.push(
     ...dropDeferredStatements(
@@ -217,7 +240,25 @@ async function planEvent(
       deferred.map((d) => d.eventId),
     ),
   );
-  const referral = await findReferralByReferee(db, userId);
+  let referral = await findReferralByReferee(db, userId);
+  if (!referral && claims && facts.checkout) {
+    // First attribution wins: only a user with no referral yet is attributed at checkout.
+    const attribution = await attributeAtCheckout(
+      deps,
+      { eventId, refereeId: userId, at: facts.checkout.at, claims },
+      now,
+    );
+    if (attribution.kind === "refused") {
+      statements.push(...attribution.statements);
+      return plan("refused");
+    }
+    if (attribution.kind === "created") {
+      statements.push(...attribution.statements);
+      referral = attribution.referral;
+      // A signup through the API for the same user may win the race: then plan again, as an existing referral.
+      retryIfReferred = userId;
+    }
+  }
   if (!referral) return plan("not_referred");
 
   const incoming = [
@@ -252,6 +293,7 @@ async function referralStatements(
   );
   const storedCharges = new Map(charges);
   let canceledAt = referral.canceledAt;
+  let trialEndsAt = referral.trialEndsAt;
 
   for (const facts of incoming) {
     if (facts.payment && !payments.has(facts.payment.id)) {
@@ -264,6 +306,7 @@ async function referralStatements(
     if (facts.charge) charges.set(facts.charge.id, mergeCharge(charges.get(facts.charge.id), facts.charge));
     if (facts.dispute) disputes.set(facts.dispute.id, mergeDispute(disputes.get(facts.dispute.id), facts.dispute));
     if (facts.canceledAt !== undefined) canceledAt = Math.min(canceledAt ?? facts.canceledAt, facts.canceledAt);
+    if (facts.trialEndsAt !== undefined) trialEndsAt = Math.max(trialEndsAt ?? facts.trialEndsAt, facts.trialEndsAt);
   }
   for (const charge of charges.values()) {
     const before = storedCharges.get(charge.id);
@@ -295,13 +338,15 @@ async function referralStatements(
     conversionPaymentId: converting?.id ?? null,
     clawedBackAt: state.clawedBackAt,
     canceledAt,
+    trialEndsAt,
   };
   if (
     next.status !== referral.status ||
     next.convertedAt !== referral.convertedAt ||
     next.conversionPaymentId !== referral.conversionPaymentId ||
     next.clawedBackAt !== referral.clawedBackAt ||
-    next.canceledAt !== referral.canceledAt
+    next.canceledAt !== referral.canceledAt ||
+    next.trialEndsAt !== referral.trialEndsAt
   ) {
     statements.push(db.update(referrals).set(next).where(eq(referrals.id, referral.id)));
   }

@@ -1,7 +1,15 @@
 import type { Config } from "../config";
 import type { Db } from "../db/client";
 import { findCodeByUser } from "../db/queries/codes";
-import { codeDays, holdingCounters, programTotals, rankOf, rewardSummary, topReferrers } from "../db/queries/stats";
+import {
+  codeDays,
+  holdingCounters,
+  programTotals,
+  rankOf,
+  rewardSummary,
+  sourceTotals,
+  topReferrers,
+} from "../db/queries/stats";
 import { rewardStatuses } from "../db/schema";
 import { type CodeCounter, readClickCounters } from "../durable-objects/code-counter";
 import { ApiError } from "../errors";
@@ -116,7 +124,11 @@ export async function leaderboard(deps: ReadDeps, limit: number, options: { view
  */
 export async function programStats(deps: ReadDeps, from: string, to: string) {
   const asked = await askCounters(deps.counters, await holdingCounters(deps.db), null, from, to);
-  const [totals, top] = await Promise.all([programTotals(deps.db, from, to), topReferrers(deps.db, 10)]);
+  const [totals, top, bySource] = await Promise.all([
+    programTotals(deps.db, from, to),
+    topReferrers(deps.db, 10),
+    sourceTotals(deps.db, from, to),
+  ]);
   const { traffic, rewards, revenue } = totals;
   const unflushed = { clicks: 0, uniqueClicks: 0, botClicks: 0 };
   for (const part of beyondFlushed(asked, totals.flushed).values()) {
@@ -136,5 +148,6 @@ export async function programStats(deps: ReadDeps, from: string, to: string) {
     rewards: { ...rewards, redemptionRate: ratio(rewards.redeemed, rewards.granted) },
     revenue: revenue.map((r) => ({ ...r, net: r.gross - r.refunded })),
     topReferrers: top,
+    bySource,
   };
 }

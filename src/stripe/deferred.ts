@@ -42,6 +42,7 @@ const factsSchema = z.object({
     })
     .optional(),
   canceledAt: time.optional(),
+  trialEndsAt: time.optional(),
 });
 
 export function deferredFacts(eventId: string, payload: string): EventFacts | null {

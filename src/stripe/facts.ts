@@ -9,6 +9,26 @@ export interface EventFacts {
   charge?: ChargeFact;
   dispute?: DisputeFact;
   canceledAt?: number;
+  /** When the subscription's free trial ends (a trialing subscription). */
+  trialEndsAt?: number;
+  /** A promotion code switched on or off, as of the event's time. */
+  promotionCode?: { id: string; active: boolean; at: number };
+  /** What a checkout carries that can attribute a buyer who has no referral yet. */
+  checkout?: CheckoutCarriers;
+}
+
+/**
+ * A checkout's attribution carriers. `email` is the buyer's address as Stripe
+ * sent it: it is hashed with the service's key before any use and never stored.
+ */
+export interface CheckoutCarriers {
+  /** The checkout's time (ms): when a referral it creates signed up. */
+  at: number;
+  /** A click token forwarded as `client_reference_id = ref_<token>`. */
+  token?: string;
+  /** Ids of the promotion codes the checkout applied. */
+  promotionCodes: string[];
+  email?: string;
 }
 
 /** A signed event whose object does not have the shape the service reads. */

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { SigningKey } from "../../src/config";
-import { signAttributionToken, verifyAttributionToken } from "../../src/domain/attribution-token";
+import {
+  signAttributionToken,
+  signUrlAttributionToken,
+  verifyAttributionToken,
+} from "../../src/domain/attribution-token";
 
 const current: SigningKey = { kid: "k2", secret: "current-secret-0000000000" };
 const retired: SigningKey = { kid: "k1", secret: "retired-secret-0000000000" };
@@ -20,6 +24,7 @@ describe("attribution tokens", () => {
     expect(await verifyAttributionToken(token, [current, retired], now, WINDOW)).toEqual({
       status: "valid",
       kid: "k2",
+      carrier: "cookie",
       claims,
     });
   });
@@ -75,6 +80,61 @@ describe("attribution tokens", () => {
   it("never accepts a truncated token", async () => {
     const token = await signAttributionToken(claims, current);
     for (let cut = 1; cut < token.length; cut += 7) {
+      expect((await verifyAttributionToken(token.slice(0, cut), [current], now, WINDOW)).status).not.toBe("valid");
+    }
+  });
+});
+
+describe("the compact token for URLs", () => {
+  it("round-trips the claims and says it came through the URL", async () => {
+    const token = await signUrlAttributionToken(claims, current);
+    expect(await verifyAttributionToken(token, [current, retired], now, WINDOW)).toEqual({
+      status: "valid",
+      kid: "k2",
+      carrier: "url",
+      claims,
+    });
+  });
+
+  it("is 116 characters for a 13-character code, 146 at most, and safe in a URL and a client_reference_id", async () => {
+    const token = await signUrlAttributionToken(claims, current);
+    expect(token).toHaveLength(116);
+    expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
+    const longest = await signUrlAttributionToken(
+      { ...claims, code: "ABCDEFGHIJKL-ABCDEFGH" },
+      { kid: "k".repeat(16), secret: current.secret },
+    );
+    expect(longest).toHaveLength(146);
+    expect(`ref_${longest}`.length).toBeLessThanOrEqual(200);
+  });
+
+  it("still verifies with a retired key that is listed, and not once it is removed", async () => {
+    const token = await signUrlAttributionToken(claims, retired);
+    expect((await verifyAttributionToken(token, [current, retired], now, WINDOW)).status).toBe("valid");
+    expect((await verifyAttributionToken(token, [current], now, WINDOW)).status).toBe("unknown_key");
+  });
+
+  it("refuses a wrong secret under a listed kid, and any changed byte", async () => {
+    const forged = await signUrlAttributionToken(claims, { kid: "k2", secret: "attacker-guess-000000000" });
+    expect((await verifyAttributionToken(forged, [current], now, WINDOW)).status).toBe("tampered");
+    const token = await signUrlAttributionToken(claims, current);
+    for (let at = 0; at < token.length; at += 5) {
+      const changed = token.slice(0, at) + (token[at] === "A" ? "B" : "A") + token.slice(at + 1);
+      expect((await verifyAttributionToken(changed, [current], now, WINDOW)).status).not.toBe("valid");
+    }
+  });
+
+  it("expires exactly after the attribution window and refuses a future stamp", async () => {
+    const token = await signUrlAttributionToken(claims, current);
+    expect((await verifyAttributionToken(token, [current], now + WINDOW, WINDOW)).status).toBe("valid");
+    expect((await verifyAttributionToken(token, [current], now + WINDOW + 1, WINDOW)).status).toBe("expired");
+    const future = await signUrlAttributionToken({ ...claims, issuedAt: now + 3_600_000 }, current);
+    expect((await verifyAttributionToken(future, [current], now, WINDOW)).status).toBe("malformed");
+  });
+
+  it("never accepts a truncated token", async () => {
+    const token = await signUrlAttributionToken(claims, current);
+    for (let cut = 1; cut < token.length; cut += 3) {
       expect((await verifyAttributionToken(token.slice(0, cut), [current], now, WINDOW)).status).not.toBe("valid");
     }
   });

@@ -57,6 +57,11 @@ export function checkoutCompleted(o: {
   paymentIntent?: string | null;
   paymentStatus?: "paid" | "unpaid" | "no_payment_required";
   metadataUserId?: string;
+  /** A `client_reference_id` other than the user id (`ref_<token>`). */
+  reference?: string;
+  /** Promotion codes applied, as `discounts[].promotion_code`. */
+  promotionCodes?: string[];
+  email?: string;
 }): StripeEventShape {
   const mode = o.mode ?? "subscription";
   const amount = o.amount ?? 2900;
@@ -67,11 +72,13 @@ export function checkoutCompleted(o: {
       id: nextId("cs"),
       amount_subtotal: amount,
       amount_total: amount,
-      client_reference_id: o.userId,
+      client_reference_id: o.reference ?? o.userId,
       created: seconds(o.at) - 60,
       currency: o.currency ?? "usd",
       customer: o.customer,
       customer_creation: o.customer ? "always" : "if_required",
+      customer_details: { ...canonical["checkout.session"].customer_details, email: o.email ?? null },
+      discounts: o.promotionCodes?.map((promotionCode) => ({ coupon: null, promotion_code: promotionCode })) ?? null,
       invoice: mode === "subscription" ? nextId("in") : null,
       metadata: o.metadataUserId ? { userId: o.metadataUserId } : {},
       mode,
@@ -250,7 +257,53 @@ export function subscriptionDeleted(o: { customer: string; at: number; subscript
   );
 }
 
+export function subscriptionCreated(o: {
+  customer: string;
+  at: number;
+  trialDays?: number;
+  subscription?: string;
+  metadataUserId?: string;
+}): StripeEventShape {
+  const trialing = o.trialDays !== undefined;
+  return stripeEvent(
+    "customer.subscription.created",
+    {
+      ...copy(canonical.subscription),
+      id: o.subscription ?? nextId("sub"),
+      canceled_at: null,
+      cancel_at_period_end: false,
+      created: seconds(o.at),
+      customer: o.customer,
+      ended_at: null,
+      metadata: o.metadataUserId ? { userId: o.metadataUserId } : {},
+      start_date: seconds(o.at),
+      status: trialing ? "trialing" : "active",
+      trial_start: trialing ? seconds(o.at) : null,
+      trial_end: trialing ? seconds(o.at) + (o.trialDays ?? 0) * 86_400 : null,
+    },
+    o.at,
+  );
+}
+
+export function promotionCodeUpdated(o: { id: string; code: string; active: boolean; at: number }): StripeEventShape {
+  return stripeEvent(
+    "promotion_code.updated",
+    {
+      ...copy(canonical.promotion_code),
+      id: o.id,
+      active: o.active,
+      code: o.code,
+      created: seconds(o.at) - 86_400,
+      expires_at: null,
+      metadata: { referral_code: o.code },
+      restrictions: { ...canonical.promotion_code.restrictions, first_time_transaction: true },
+    },
+    o.at,
+  );
+}
+
 export const newCustomerId = () => nextId("cus");
+export const newPromotionCodeId = () => nextId("promo");
 export const newChargeId = () => nextId("ch");
 export const newDisputeId = () => nextId("dp");
 export const newPaymentIntentId = () => nextId("pi");

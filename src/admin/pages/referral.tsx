@@ -1,6 +1,16 @@
 import type { FC } from "hono/jsx";
+import type { ReferralSource } from "../../domain/attribution-source";
 import { formatAmount, formatMoney, Layout, type PageContext, Status, When } from "../layout";
 import type { referralStory } from "../queries";
+
+/** How each carrier reads in the timeline and the details. */
+const SOURCE_TEXT: Record<ReferralSource, string> = {
+  cookie: "the attribution cookie of that click",
+  url: "that click's token, carried in the signup URL",
+  promotion_code: "the referrer's Stripe promotion code, used at checkout",
+  code: "the code alone (no click token)",
+  email_match: "an email match",
+};
 
 type Story = NonNullable<Awaited<ReturnType<typeof referralStory>>>;
 
@@ -31,7 +41,7 @@ function momentsOf(story: Story, clawbackDays: number): Moment[] {
   moments.push({
     at: r.signedUpAt,
     kind: "signup",
-    text: `Signed up, attributed to ${r.referrerId} by ${r.source === "cookie" ? "the attribution cookie of that click" : "the code alone (no cookie)"}. ${r.referrerRewarded ? "The referrer is rewarded for it." : "The referrer is not rewarded for it: the monthly cap of rewarded referrals was reached."}`,
+    text: `Signed up, attributed to ${r.referrerId} by ${SOURCE_TEXT[r.source]}. ${r.referrerRewarded ? "The referrer is rewarded for it." : "The referrer is not rewarded for it: the monthly cap of rewarded referrals was reached."}`,
   });
   for (const p of payments) {
     moments.push({
@@ -122,7 +132,7 @@ export const ReferralPage: FC<{ ctx: PageContext; story: Story; clawbackDays: nu
             <code>{r.code}</code>
           </dd>
           <dt>Source</dt>
-          <dd>{r.source === "cookie" ? "attribution cookie from a click" : "code entered at signup"}</dd>
+          <dd>{SOURCE_TEXT[r.source]}</dd>
           <dt>Referrer rewarded</dt>
           <dd data-testid="rewarded">{r.referrerRewarded ? "yes" : "no — over the monthly cap"}</dd>
           <dt>Status</dt>

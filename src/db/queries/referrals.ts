@@ -31,13 +31,14 @@ export function insertReferralStatement(
         THEN ${referral.source} END`
     : sql`${referral.source}`;
   return db.run(sql`
-    INSERT INTO ${referrals} (id, code, referrer_id, referee_id, click_id, source, status, referrer_rewarded, signed_up_at)
+    INSERT INTO ${referrals} (id, code, referrer_id, referee_id, click_id, source, status, referrer_rewarded, signed_up_at,
+      referee_email_hash)
     VALUES (${referral.id}, ${referral.code}, ${referral.referrerId}, ${referral.refereeId}, ${referral.clickId ?? null},
       ${source}, ${referral.status}, (
         SELECT count(*) < ${cap.cap} FROM ${referrals}
         WHERE referrer_id = ${referral.referrerId} AND referrer_rewarded = 1
           AND signed_up_at >= ${cap.monthStart} AND signed_up_at < ${cap.monthEnd}
-      ), ${referral.signedUpAt})
+      ), ${referral.signedUpAt}, ${referral.refereeEmailHash ?? null})
     RETURNING *`);
 }
 
@@ -57,6 +58,8 @@ export function referralFromRaw(raw: Record<string, unknown>): ReferralRow {
     conversionPaymentId: raw.conversion_payment_id as string | null,
     clawedBackAt: raw.clawed_back_at as number | null,
     canceledAt: raw.canceled_at as number | null,
+    refereeEmailHash: (raw.referee_email_hash ?? null) as string | null,
+    trialEndsAt: (raw.trial_ends_at ?? null) as number | null,
   };
 }
 

@@ -1,6 +1,16 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, lte, or, sql, sum } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, or, sql, sum } from "drizzle-orm";
+import { type ReferralSource, referralSources } from "../../domain/attribution-source";
 import type { Db } from "../client";
-import { clickCounters, codeDaily, programDaily, referralCodes, revenueDaily, rewardDaily, rewards } from "../schema";
+import {
+  clickCounters,
+  codeDaily,
+  programDaily,
+  referralCodes,
+  referrals,
+  revenueDaily,
+  rewardDaily,
+  rewards,
+} from "../schema";
 
 /**
  * Reads for dashboards and operators. Every one reads counters or daily
@@ -143,4 +153,33 @@ export async function rewardSummary(db: Db, userId: string, recent: number) {
     .orderBy(desc(rewards.createdAt), desc(rewards.id))
     .limit(recent);
   return { byStatus, latest };
+}
+
+/**
+ * Signups and conversions per carrier over an inclusive range of UTC days:
+ * referrals by the day they signed up, and by the day they converted. Each
+ * count walks one index range (signed_up_at or converted_at, then source), so
+ * it grows with the referrals in the range, never with clicks.
+ */
+export async function sourceTotals(db: Db, from: string, to: string) {
+  const start = Date.parse(`${from}T00:00:00Z`);
+  const end = Date.parse(`${to}T00:00:00Z`) + 86_400_000;
+  const [signups, conversions] = await db.batch([
+    db
+      .select({ source: referrals.source, n: count() })
+      .from(referrals)
+      .where(and(gte(referrals.signedUpAt, start), lt(referrals.signedUpAt, end)))
+      .groupBy(referrals.source),
+    db
+      .select({ source: referrals.source, n: count() })
+      .from(referrals)
+      .where(and(gte(referrals.convertedAt, start), lt(referrals.convertedAt, end)))
+      .groupBy(referrals.source),
+  ]);
+  const bySource = Object.fromEntries(referralSources.map((source) => [source, { signups: 0, conversions: 0 }])) as {
+    [S in ReferralSource]: { signups: number; conversions: number };
+  };
+  for (const row of signups) bySource[row.source].signups = row.n;
+  for (const row of conversions) bySource[row.source].conversions = row.n;
+  return bySource;
 }

@@ -15,6 +15,21 @@ export const checkoutSessionSchema = z
     currency: currency.nullish(),
     invoice: optionalExpandable,
     payment_intent: optionalExpandable,
+    discounts: z.array(z.looseObject({ promotion_code: optionalExpandable })).nullish(),
+    /** Only there when the integration expanded it. */
+    total_details: z
+      .looseObject({
+        breakdown: z
+          .looseObject({
+            discounts: z.array(
+              z.looseObject({ discount: z.looseObject({ promotion_code: optionalExpandable }).nullish() }),
+            ),
+          })
+          .nullish(),
+      })
+      .nullish(),
+    customer_details: z.looseObject({ email: z.string().max(512).nullish() }).nullish(),
+    customer_email: z.string().max(512).nullish(),
   })
   .superRefine((session, ctx) => {
     const userId = session.metadata?.userId;
@@ -42,18 +57,39 @@ function isPaid(session: Pick<ParsedSession, "mode" | "payment_status" | "amount
   );
 }
 
+/** The `client_reference_id` prefix of a forwarded click token. */
+export const CLICK_REFERENCE = "ref_";
+
 /**
  * A completed checkout maps its Stripe customer to the host user
- * (`client_reference_id`, else `metadata.userId`). Stripe leaves `customer`
+ * (`client_reference_id`, else `metadata.userId`; see services/checkout-attribution.ts
+ * for a checkout that names neither). Stripe leaves `customer`
  * null in payment mode unless the integration asks for one: the session is
  * still the user's payment, tied to later refunds by its payment intent.
  */
 export function checkoutSessionCompleted(session: ParsedSession, createdAt: number): EventFacts {
   const metadataUserId = session.metadata?.userId;
-  const userId = session.client_reference_id ?? (typeof metadataUserId === "string" ? metadataUserId : undefined);
+  const reference = session.client_reference_id ?? undefined;
+  // `ref_<token>` is a click the host forwarded (a Payment Link has no user to name), not a user id.
+  const token = reference?.startsWith(CLICK_REFERENCE) ? reference.slice(CLICK_REFERENCE.length) : undefined;
+  const userId =
+    (token === undefined ? reference : undefined) ?? (typeof metadataUserId === "string" ? metadataUserId : undefined);
+  const promotionCodes = new Set<string>();
+  for (const discount of session.discounts ?? [])
+    if (discount.promotion_code) promotionCodes.add(discount.promotion_code);
+  for (const entry of session.total_details?.breakdown?.discounts ?? []) {
+    if (entry.discount?.promotion_code) promotionCodes.add(entry.discount.promotion_code);
+  }
+  const email = session.customer_details?.email ?? session.customer_email ?? undefined;
   return {
     customerId: session.customer,
     ...(userId ? { userId } : {}),
+    checkout: {
+      at: ms(createdAt),
+      ...(token ? { token } : {}),
+      promotionCodes: [...promotionCodes].sort(),
+      ...(email ? { email } : {}),
+    },
     ...(isPaid(session) && session.currency
       ? {
           payment: {

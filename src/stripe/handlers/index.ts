@@ -3,9 +3,11 @@ import type { EventFacts, ReadResult } from "../facts";
 import { chargeDispute, disputeSchema } from "./charge-dispute";
 import { chargeRefunded, chargeSchema } from "./charge-refunded";
 import { checkoutSessionCompleted, checkoutSessionSchema } from "./checkout-session-completed";
+import { createdSubscriptionSchema, customerSubscriptionCreated } from "./customer-subscription-created";
 import { customerSubscriptionDeleted, subscriptionSchema } from "./customer-subscription-deleted";
 import { timestamp } from "./fields";
 import { invoicePaid, invoiceSchema } from "./invoice-paid";
+import { promotionCodeSchema, promotionCodeUpdated } from "./promotion-code-updated";
 
 /** One handled event type: the schema of the object it reads, and the facts it reads from it. */
 interface Handler<S extends z.ZodType> {
@@ -23,6 +25,8 @@ const HANDLERS: Record<string, Handler<z.ZodType>> = {
   "charge.dispute.created": handler(disputeSchema, chargeDispute),
   "charge.dispute.closed": handler(disputeSchema, chargeDispute),
   "customer.subscription.deleted": handler(subscriptionSchema, customerSubscriptionDeleted),
+  "customer.subscription.created": handler(createdSubscriptionSchema, customerSubscriptionCreated),
+  "promotion_code.updated": handler(promotionCodeSchema, promotionCodeUpdated),
 };
 
 export const RELEVANT_EVENTS = new Set(Object.keys(HANDLERS));
