@@ -174,6 +174,9 @@ describe("GET /r/:code", () => {
     expect(typo.status).toBe(302);
     // The browser keeps the cookie it holds: the redirect sets none.
     expect(readSetCookie(typo, "ref_token")).toBeUndefined();
+    // Nor does the typo's click travel in the URL, where it would be the newer click at attribution.
+    const location = new URL(typo.headers.get("location") ?? "");
+    expect(location.searchParams.get("ref_click")).toBeNull();
 
     const credited = await attribute({ refereeId: "typo-referee", token: held, code: "DEVO-TYPO9999" });
     expect(credited.status).toBe(201);
