@@ -1,7 +1,7 @@
 import { getConfig } from "./config";
 import { createDb } from "./db/client";
 import { purgeExpiredData } from "./db/queries/housekeeping";
-import { expireRewards } from "./db/queries/rewards";
+import { activateHeldRewards, expireRewards } from "./db/queries/rewards";
 import { outboxStub } from "./durable-objects/event-outbox";
 import { replayClickBacklog } from "./services/click-backlog";
 import { fulfilCredits } from "./services/fulfilment";
@@ -11,6 +11,8 @@ import { stripeClient } from "./stripe/client";
 export async function runScheduled(env: Env, now: number) {
   const config = getConfig(env);
   const db = createDb(env.DB);
+  // Before expiry and fulfilment: a reward whose hold ended is active, and its credit can be applied.
+  const activatedRewards = await activateHeldRewards(db, now);
   const expiredRewards = await expireRewards(db, now);
   // Credit that could not be applied in Stripe after its webhook is retried here.
   const credits = await fulfilCredits({ db, config, stripe: stripeClient(config) }, now);
@@ -20,9 +22,9 @@ export async function runScheduled(env: Env, now: number) {
   // A safety net for deliveries whose wake-up was lost.
   await outboxStub(env.EVENT_OUTBOX).poke();
   console.log(
-    `scheduled: expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
+    `scheduled: activated ${activatedRewards} held rewards; expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
       `backlogged clicks counted ${clickBacklog.replayed}, still waiting ${clickBacklog.waiting}; ` +
       `purged ${purged.clicks} clicks, ${purged.userVisitors} visitor hashes`,
   );
-  return { expiredRewards, credits, clickBacklog, purged };
+  return { activatedRewards, expiredRewards, credits, clickBacklog, purged };
 }

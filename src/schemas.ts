@@ -18,6 +18,7 @@ export const examples = {
     validUntil: "2026-12-24T10:00:00.000Z",
     createdAt: "2026-11-24T10:00:00.000Z",
     redeemedAt: null,
+    availableAt: null,
   },
   referral: {
     id: "0c9e6f4a-1b2d-4e3f-8a9b-7c6d5e4f3a21",
@@ -59,6 +60,10 @@ export const RewardSchema = z
     validUntil: z.string().nullable(),
     createdAt: z.string(),
     redeemedAt: z.string().nullable(),
+    availableAt: z
+      .string()
+      .nullable()
+      .openapi({ description: "A pending reward waiting out its holding period becomes active at this time" }),
   })
   .openapi("Reward", { example: examples.reward });
 

@@ -21,7 +21,8 @@ const GrantRule = z
     /** Stable id: stored on every ledger entry the rule creates. */
     id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "lower-case letters, digits and dashes"),
     type: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
-    amount: z.number().int().min(1).max(1_000_000_000),
+    /** Units granted; a conversion rule may give `percent` instead. */
+    amount: z.number().int().min(1).max(1_000_000_000).optional(),
     currency: z
       .string()
       .regex(/^[a-z]{3}$/)
@@ -29,6 +30,21 @@ const GrantRule = z
     feature: z.string().min(1).max(64).optional(),
     /** How long the reward stays in force; null never expires. */
     validFor: Duration.nullable(),
+    /** Days the entry waits `pending` before it can be used (a refund inside them revokes it outright). */
+    holdDays: z.number().int().min(0).max(365).optional(),
+    /** Conversion rules only: this percent of the invoice's amount, in its minor units, rounded down. */
+    percent: z.number().gt(0).max(100).optional(),
+    /** Conversion rules only: one entry for each of the referee's first N paid invoices, or those of the first N months. */
+    recurring: z
+      .object({
+        invoices: z.number().int().min(1).max(1200).optional(),
+        months: z.number().int().min(1).max(120).optional(),
+      })
+      .strict()
+      .refine((r) => (r.invoices === undefined) !== (r.months === undefined), "needs invoices or months, not both")
+      .optional(),
+    /** Conversion rules only: the most this rule grants for one referral, in the type's units. */
+    capPerReferral: z.number().int().min(1).max(1_000_000_000).optional(),
   })
   .strict();
 
@@ -78,7 +94,22 @@ export const RewardRulesSchema = z
       ...rules.conversion.referee,
       ...rules.milestones.flatMap((m) => m.grants),
     ];
+    const conversionGrants = new Set([...rules.conversion.referrer, ...rules.conversion.referee]);
     for (const grant of grants) {
+      const conversionOnly = [
+        grant.percent !== undefined && "percent",
+        grant.recurring && "recurring",
+        grant.capPerReferral !== undefined && "capPerReferral",
+      ].filter((key): key is string => typeof key === "string");
+      if (!conversionGrants.has(grant) && conversionOnly.length > 0) {
+        ctx.addIssue({
+          code: "custom",
+          message: `rule ${grant.id}: ${conversionOnly.join(", ")} only apply to conversion rules`,
+        });
+      }
+      if ((grant.amount === undefined) === (grant.percent === undefined)) {
+        ctx.addIssue({ code: "custom", message: `rule ${grant.id} needs either amount or percent` });
+      }
       if (ids.has(grant.id)) ctx.addIssue({ code: "custom", message: `rule id ${grant.id} is used twice` });
       ids.add(grant.id);
       const kind = rules.rewardTypes[grant.type]?.kind;
@@ -86,7 +117,11 @@ export const RewardRulesSchema = z
       if (kind === "feature" && !grant.feature) {
         ctx.addIssue({ code: "custom", message: `rule ${grant.id} unlocks a feature but names none` });
       }
-      if (kind === "credit" && !grant.currency) {
+      if (kind === "feature" && grant.percent !== undefined) {
+        ctx.addIssue({ code: "custom", message: `rule ${grant.id} unlocks a feature: it has no percent` });
+      }
+      // A percent of an invoice is in the invoice's currency.
+      if (kind === "credit" && !grant.currency && grant.percent === undefined) {
         ctx.addIssue({ code: "custom", message: `rule ${grant.id} grants credit but names no currency` });
       }
     }
@@ -211,7 +246,19 @@ export interface PlannedGrant {
   dedupeKey: string;
   validFrom: number;
   validUntil: number | null;
+  /** The end of the rule's holding period: granted `pending` until then. Null without a hold. */
+  availableAt: number | null;
   condition: GrantCondition;
+}
+
+const DAY_MS = 86_400_000;
+
+/** The amount a rule grants for a payment: a fixed amount, or a percent of the payment rounded down. */
+export function grantAmount(grant: GrantRule, payment?: { amount: number }): number {
+  if (grant.percent === undefined) return grant.amount ?? 0;
+  // Integer arithmetic where it can be (percent in hundredths), so 10% of 2900 is 290, not 289.99….
+  const hundredths = Math.round(grant.percent * 100);
+  return Math.floor(((payment?.amount ?? 0) * hundredths) / 10_000);
 }
 
 type GrantFields = Pick<PlannedGrant, "userId" | "referralId" | "role" | "triggerId" | "condition"> & {
@@ -220,20 +267,31 @@ type GrantFields = Pick<PlannedGrant, "userId" | "referralId" | "role" | "trigge
   dedupeKey?: string;
 };
 
-function plan(rules: RewardRules, grant: GrantRule, at: number, fields: GrantFields): PlannedGrant {
+function plan(
+  rules: RewardRules,
+  grant: GrantRule,
+  at: number,
+  fields: GrantFields,
+  payment?: { amount: number; currency: string },
+): PlannedGrant {
   const kind = rules.rewardTypes[grant.type]?.kind;
   // Multipliers scale amounts; a feature unlock is on or off, so it is not scaled.
   const factor = kind === "feature" ? 1 : multiplierAt(rules, fields.trigger, at);
+  const scaled = grant.percent === undefined ? Math.round(grantAmount(grant) * factor) : grantAmount(grant, payment);
+  // A held reward's validity starts when it becomes usable, so a hold never shortens it.
+  const availableAt = grant.holdDays ? at + grant.holdDays * DAY_MS : null;
+  const start = availableAt ?? at;
   return {
     ...fields,
     dedupeKey: fields.dedupeKey ?? `${fields.referralId}:${grant.id}`,
     rule: grant.id,
     type: grant.type,
-    amount: Math.round(grant.amount * factor),
-    currency: grant.currency ?? null,
+    amount: grant.capPerReferral === undefined ? scaled : Math.min(scaled, grant.capPerReferral),
+    currency: grant.percent === undefined ? (grant.currency ?? null) : (payment?.currency ?? grant.currency ?? null),
     feature: grant.feature ?? null,
-    validFrom: at,
-    validUntil: grant.validFor ? addDuration(at, grant.validFor) : null,
+    validFrom: start,
+    validUntil: grant.validFor ? addDuration(start, grant.validFor) : null,
+    availableAt,
   };
 }
 
@@ -285,24 +343,104 @@ export interface ConversionContext {
   /** The payment or event that converted: recorded as the trigger. */
   triggerId: string;
   at: number;
+  /** The converting payment, for rules that grant a percent of it. */
+  amount?: number;
+  currency?: string;
 }
 
-/** What a referral's first payment grants, to each side. */
-export function planConversionGrants(rules: RewardRules, s: ConversionContext): PlannedGrant[] {
-  const sides = [
+function conversionSides(rules: RewardRules, s: { referrerId: string; refereeId: string }) {
+  return [
     ["referrer", s.referrerId, rules.conversion.referrer],
     ["referee", s.refereeId, rules.conversion.referee],
   ] as const;
-  return sides.flatMap(([role, userId, grants]) =>
-    grants.map((grant) =>
-      plan(rules, grant, s.at, {
-        userId,
-        role,
-        referralId: s.referralId,
-        trigger: "conversion",
-        triggerId: s.triggerId,
-        condition: { kind: "always" },
-      }),
-    ),
+}
+
+/** What a referral's first payment grants, to each side (recurring rules: see planRecurringGrants). */
+export function planConversionGrants(rules: RewardRules, s: ConversionContext): PlannedGrant[] {
+  const payment = { amount: s.amount ?? 0, currency: s.currency ?? "" };
+  return conversionSides(rules, s).flatMap(([role, userId, grants]) =>
+    grants
+      .filter((grant) => !grant.recurring)
+      .map((grant) =>
+        plan(
+          rules,
+          grant,
+          s.at,
+          {
+            userId,
+            role,
+            referralId: s.referralId,
+            trigger: "conversion",
+            triggerId: s.triggerId,
+            condition: { kind: "always" },
+          },
+          payment,
+        ),
+      )
+      .filter((planned) => planned.amount > 0),
   );
+}
+
+/** A paid invoice as recurring rules see it. */
+export interface RecurringPayment {
+  id: string;
+  amount: number;
+  currency: string;
+  paidAt: number;
+}
+
+/**
+ * What recurring conversion rules grant: one entry per rule for each of the
+ * referee's first N paid invoices (or each paid within N months of the first),
+ * keyed by the invoice so a replay grants nothing twice. `spent` gives, per
+ * dedupe key, the amount of an entry already used: it stays as it is, and the
+ * per-referral cap shares out only what the spent entries left, in invoice
+ * order. The result depends on the set of payments alone, never on the order
+ * they arrived in.
+ */
+export function planRecurringGrants(
+  rules: RewardRules,
+  s: { referralId: string; referrerId: string; refereeId: string },
+  payments: readonly RecurringPayment[],
+  spent: ReadonlyMap<string, number> = new Map(),
+): PlannedGrant[] {
+  const paid = payments
+    .filter((payment) => payment.amount > 0)
+    .sort((a, b) => a.paidAt - b.paidAt || (a.id < b.id ? -1 : 1));
+  const first = paid[0];
+  if (!first) return [];
+  const planned: PlannedGrant[] = [];
+  for (const [role, userId, grants] of conversionSides(rules, s)) {
+    for (const grant of grants) {
+      const recurring = grant.recurring;
+      if (!recurring) continue;
+      const end = recurring.months !== undefined ? addDuration(first.paidAt, { months: recurring.months }) : null;
+      const eligible = end === null ? paid.slice(0, recurring.invoices) : paid.filter((p) => p.paidAt < end);
+      const key = (payment: RecurringPayment) => `${s.referralId}:${grant.id}:${payment.id}`;
+      let room = grant.capPerReferral ?? Number.POSITIVE_INFINITY;
+      for (const payment of eligible) room -= spent.get(key(payment)) ?? 0;
+      for (const payment of eligible) {
+        const entry = plan(
+          rules,
+          { ...grant, capPerReferral: undefined },
+          payment.paidAt,
+          {
+            userId,
+            role,
+            referralId: s.referralId,
+            trigger: "conversion",
+            triggerId: payment.id,
+            dedupeKey: key(payment),
+            condition: { kind: "always" },
+          },
+          payment,
+        );
+        const used = spent.get(entry.dedupeKey);
+        const amount = used ?? Math.max(0, Math.min(entry.amount, room));
+        if (used === undefined) room -= amount;
+        if (amount > 0) planned.push({ ...entry, amount });
+      }
+    }
+  }
+  return planned;
 }

@@ -9,11 +9,14 @@ import {
   redeemReward,
 } from "../db/queries/rewards";
 import { fromBase64Url, toBase64Url } from "../domain/crypto";
-import { computeEntitlements, type Entitlements } from "../domain/ledger";
+import { computeEntitlements, type Entitlements, statusAt } from "../domain/ledger";
 import { ApiError } from "../errors";
 
-/** A ledger entry as the API shows it. */
-export function rewardJson(row: RewardRow) {
+/**
+ * A ledger entry as the API shows it, with its status at `now`: a pending
+ * entry whose hold has ended shows as active, as entitlements count it.
+ */
+export function rewardJson(row: RewardRow, now = Date.now()) {
   const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
   return {
     id: row.id,
@@ -23,7 +26,7 @@ export function rewardJson(row: RewardRow) {
     amount: row.amount,
     currency: row.currency,
     feature: row.feature,
-    status: row.status,
+    status: statusAt(row, now),
     rule: row.rule,
     trigger: row.trigger,
     triggerId: row.triggerId,
@@ -31,6 +34,7 @@ export function rewardJson(row: RewardRow) {
     validUntil: iso(row.validUntil),
     createdAt: iso(row.createdAt) as string,
     redeemedAt: iso(row.redeemedAt),
+    availableAt: row.status === "pending" ? iso(row.availableAt) : null,
   };
 }
 
@@ -52,7 +56,10 @@ export async function rewardPage(db: Db, userId: string, limit: number, cursor?:
   const rows = await listRewards(db, userId, limit + 1, cursor ? decodeCursor(cursor) : undefined);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  return { rewards: page.map(rewardJson), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+  return {
+    rewards: page.map((row) => rewardJson(row)),
+    nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+  };
 }
 
 export async function entitlementsOf(
@@ -60,7 +67,7 @@ export async function entitlementsOf(
   userId: string,
   now: number,
 ): Promise<Entitlements> {
-  return computeEntitlements(deps.config.rules, await activeEntries(deps.db, userId), now);
+  return computeEntitlements(deps.config.rules, await activeEntries(deps.db, userId, now), now);
 }
 
 /** Redeems an active entry; redeeming it again is a no-op that returns it. */

@@ -22,6 +22,17 @@ const validity = (grant: Grant) =>
         .filter(Boolean)
         .join(" ");
 
+/** The reward mechanics a rule adds: hold, recurrence, cap. */
+const mechanics = (grant: Grant) =>
+  [
+    grant.holdDays ? `held ${grant.holdDays} days` : null,
+    grant.recurring?.invoices ? `each of the first ${grant.recurring.invoices} invoices` : null,
+    grant.recurring?.months ? `each invoice of the first ${grant.recurring.months} months` : null,
+    grant.capPerReferral !== undefined ? `at most ${formatNumber(grant.capPerReferral)} per referral` : null,
+  ]
+    .filter(Boolean)
+    .join("; ");
+
 const GrantTable: FC<{ caption: string; grants: Grant[] }> = ({ caption, grants }) => (
   <div class="scroll">
     <table>
@@ -51,14 +62,19 @@ const GrantTable: FC<{ caption: string; grants: Grant[] }> = ({ caption, grants 
               </td>
               <td>{g.type}</td>
               <td class="num">
-                {formatAmount({
-                  type: g.type,
-                  amount: g.amount,
-                  currency: g.currency ?? null,
-                  feature: g.feature ?? null,
-                })}
+                {g.percent !== undefined
+                  ? `${g.percent}% of the invoice`
+                  : formatAmount({
+                      type: g.type,
+                      amount: g.amount ?? 0,
+                      currency: g.currency ?? null,
+                      feature: g.feature ?? null,
+                    })}
               </td>
-              <td>{validity(g)}</td>
+              <td>
+                {validity(g)}
+                {mechanics(g) ? <span class="muted"> ({mechanics(g)})</span> : null}
+              </td>
             </tr>
           ))
         )}
