@@ -5,12 +5,15 @@ import { activateHeldRewards, expireRewards } from "./db/queries/rewards";
 import { outboxStub } from "./durable-objects/event-outbox";
 import { replayClickBacklog } from "./services/click-backlog";
 import { fulfilCredits } from "./services/fulfilment";
+import { chooseDefaults } from "./services/rewards";
 import { stripeClient } from "./stripe/client";
 
 /** The cron job: housekeeping that no request waits for. Every step is idempotent. */
 export async function runScheduled(env: Env, now: number) {
   const config = getConfig(env);
   const db = createDb(env.DB);
+  // A referrer who did not choose in time gets the first option.
+  const defaultedChoices = await chooseDefaults(db, now);
   // Before expiry and fulfilment: a reward whose hold ended is active, and its credit can be applied.
   const activatedRewards = await activateHeldRewards(db, now);
   const expiredRewards = await expireRewards(db, now);
@@ -22,9 +25,9 @@ export async function runScheduled(env: Env, now: number) {
   // A safety net for deliveries whose wake-up was lost.
   await outboxStub(env.EVENT_OUTBOX).poke();
   console.log(
-    `scheduled: activated ${activatedRewards} held rewards; expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
+    `scheduled: chose the first option for ${defaultedChoices} rewards; activated ${activatedRewards} held rewards; expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
       `backlogged clicks counted ${clickBacklog.replayed}, still waiting ${clickBacklog.waiting}; ` +
       `purged ${purged.clicks} clicks, ${purged.userVisitors} visitor hashes`,
   );
-  return { activatedRewards, expiredRewards, credits, clickBacklog, purged };
+  return { defaultedChoices, activatedRewards, expiredRewards, credits, clickBacklog, purged };
 }

@@ -215,7 +215,8 @@ export function conversionRewardActions(
       continue;
     }
     if (
-      (current.triggerId !== grant.triggerId || (current.amount !== undefined && current.amount !== grant.amount)) &&
+      (current.triggerId !== grant.triggerId ||
+        (current.amount !== undefined && current.amount !== grant.amount && (current.choice ?? null) === null)) &&
       current.status !== "redeemed" &&
       current.status !== "expired"
     ) {

@@ -16,37 +16,68 @@ const Duration = z
 
 const RewardKind = z.enum(["quantity", "credit", "feature"]);
 
-const GrantRule = z
+/** One option a referrer may pick: a reward of its own. */
+const ChoiceOption = z
   .object({
-    /** Stable id: stored on every ledger entry the rule creates. */
     id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "lower-case letters, digits and dashes"),
     type: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
-    /** Units granted; a conversion rule may give `percent` instead. */
-    amount: z.number().int().min(1).max(1_000_000_000).optional(),
+    amount: z.number().int().min(1).max(1_000_000_000),
     currency: z
       .string()
       .regex(/^[a-z]{3}$/)
       .optional(),
     feature: z.string().min(1).max(64).optional(),
-    /** How long the reward stays in force; null never expires. */
     validFor: Duration.nullable(),
-    /** Days the entry waits `pending` before it can be used (a refund inside them revokes it outright). */
-    holdDays: z.number().int().min(0).max(365).optional(),
-    /** Conversion rules only: this percent of the invoice's amount, in its minor units, rounded down. */
-    percent: z.number().gt(0).max(100).optional(),
-    /** Conversion rules only: one entry for each of the referee's first N paid invoices, or those of the first N months. */
-    recurring: z
-      .object({
-        invoices: z.number().int().min(1).max(1200).optional(),
-        months: z.number().int().min(1).max(120).optional(),
-      })
-      .strict()
-      .refine((r) => (r.invoices === undefined) !== (r.months === undefined), "needs invoices or months, not both")
-      .optional(),
-    /** Conversion rules only: the most this rule grants for one referral, in the type's units. */
-    capPerReferral: z.number().int().min(1).max(1_000_000_000).optional(),
   })
   .strict();
+
+/** A rule offering choices describes its entry, until one is taken, by its first option. */
+const fromFirstChoice = (value: unknown) => {
+  if (typeof value !== "object" || value === null || !("choices" in value) || "type" in value) return value;
+  const [first] = Array.isArray(value.choices) ? value.choices : [];
+  if (typeof first !== "object" || first === null) return value;
+  const { id: _id, ...reward } = first as Record<string, unknown>;
+  return { ...reward, ...value };
+};
+
+const GrantRule = z.preprocess(
+  fromFirstChoice,
+  z
+    .object({
+      /** Stable id: stored on every ledger entry the rule creates. */
+      id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "lower-case letters, digits and dashes"),
+      type: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
+      /** Units granted; a conversion rule may give `percent` instead. */
+      amount: z.number().int().min(1).max(1_000_000_000).optional(),
+      currency: z
+        .string()
+        .regex(/^[a-z]{3}$/)
+        .optional(),
+      feature: z.string().min(1).max(64).optional(),
+      /** How long the reward stays in force; null never expires. */
+      validFor: Duration.nullable(),
+      /** Days the entry waits `pending` before it can be used (a refund inside them revokes it outright). */
+      holdDays: z.number().int().min(0).max(365).optional(),
+      /** Conversion rules only: this percent of the invoice's amount, in its minor units, rounded down. */
+      percent: z.number().gt(0).max(100).optional(),
+      /** Conversion rules only: one entry for each of the referee's first N paid invoices, or those of the first N months. */
+      recurring: z
+        .object({
+          invoices: z.number().int().min(1).max(1200).optional(),
+          months: z.number().int().min(1).max(120).optional(),
+        })
+        .strict()
+        .refine((r) => (r.invoices === undefined) !== (r.months === undefined), "needs invoices or months, not both")
+        .optional(),
+      /** Conversion rules only: the most this rule grants for one referral, in the type's units. */
+      capPerReferral: z.number().int().min(1).max(1_000_000_000).optional(),
+      /** The referrer picks one of these; the entry waits `pending` until then. */
+      choices: z.array(ChoiceOption).min(2).max(5).optional(),
+      /** Unchosen this many days after the grant, the first option is taken. */
+      chooseWithinDays: z.number().int().min(1).max(365).optional(),
+    })
+    .strict(),
+);
 
 const Milestone = z
   .object({
@@ -106,6 +137,28 @@ export const RewardRulesSchema = z
           code: "custom",
           message: `rule ${grant.id}: ${conversionOnly.join(", ")} only apply to conversion rules`,
         });
+      }
+      if (grant.choices) {
+        const optionIds = new Set(grant.choices.map((option) => option.id));
+        if (optionIds.size !== grant.choices.length) {
+          ctx.addIssue({ code: "custom", message: `rule ${grant.id} offers the same choice twice` });
+        }
+        if (grant.recurring || grant.percent !== undefined) {
+          ctx.addIssue({ code: "custom", message: `rule ${grant.id} offers choices: it cannot recur or be a percent` });
+        }
+        for (const option of grant.choices) {
+          const optionKind = rules.rewardTypes[option.type]?.kind;
+          if (!optionKind)
+            ctx.addIssue({ code: "custom", message: `choice ${option.id} uses unknown reward type ${option.type}` });
+          if (optionKind === "feature" && !option.feature) {
+            ctx.addIssue({ code: "custom", message: `choice ${option.id} unlocks a feature but names none` });
+          }
+          if (optionKind === "credit" && !option.currency) {
+            ctx.addIssue({ code: "custom", message: `choice ${option.id} grants credit but names no currency` });
+          }
+        }
+      } else if (grant.chooseWithinDays !== undefined) {
+        ctx.addIssue({ code: "custom", message: `rule ${grant.id}: chooseWithinDays needs choices` });
       }
       if ((grant.amount === undefined) === (grant.percent === undefined)) {
         ctx.addIssue({ code: "custom", message: `rule ${grant.id} needs either amount or percent` });
@@ -248,8 +301,24 @@ export interface PlannedGrant {
   validUntil: number | null;
   /** The end of the rule's holding period: granted `pending` until then. Null without a hold. */
   availableAt: number | null;
+  /** The options the referrer picks from (JSON, see ChoiceOffer), and when the first is taken for them. */
+  choices?: string | null;
+  chooseBy?: number | null;
   condition: GrantCondition;
 }
+
+/** An option as the ledger entry stores it: the reward it becomes, amounts and dates worked out. */
+export interface ChoiceOffer {
+  id: string;
+  type: string;
+  amount: number;
+  currency: string | null;
+  feature: string | null;
+  validUntil: number | null;
+}
+
+/** Days a referrer has to choose when the rule does not say. */
+export const DEFAULT_CHOOSE_WITHIN_DAYS = 30;
 
 const DAY_MS = 86_400_000;
 
@@ -279,9 +348,24 @@ function plan(
   const factor = kind === "feature" ? 1 : multiplierAt(rules, fields.trigger, at);
   const scaled = grant.percent === undefined ? Math.round(grantAmount(grant) * factor) : grantAmount(grant, payment);
   // A held reward's validity starts when it becomes usable, so a hold never shortens it.
-  const availableAt = grant.holdDays ? at + grant.holdDays * DAY_MS : null;
+  // An entry offering a choice is usable from its grant (or its hold's end) once an option is taken.
+  const availableAt = grant.holdDays ? at + grant.holdDays * DAY_MS : grant.choices ? at : null;
   const start = availableAt ?? at;
+  const offers: ChoiceOffer[] | undefined = grant.choices?.map((option) => ({
+    id: option.id,
+    type: option.type,
+    amount: rules.rewardTypes[option.type]?.kind === "feature" ? option.amount : Math.round(option.amount * factor),
+    currency: option.currency ?? null,
+    feature: option.feature ?? null,
+    validUntil: option.validFor ? addDuration(start, option.validFor) : null,
+  }));
   return {
+    ...(offers
+      ? {
+          choices: JSON.stringify(offers),
+          chooseBy: at + (grant.chooseWithinDays ?? DEFAULT_CHOOSE_WITHIN_DAYS) * DAY_MS,
+        }
+      : {}),
     ...fields,
     dedupeKey: fields.dedupeKey ?? `${fields.referralId}:${grant.id}`,
     rule: grant.id,
@@ -290,7 +374,8 @@ function plan(
     currency: grant.percent === undefined ? (grant.currency ?? null) : (payment?.currency ?? grant.currency ?? null),
     feature: grant.feature ?? null,
     validFrom: start,
-    validUntil: grant.validFor ? addDuration(start, grant.validFor) : null,
+    // Until an option is taken the entry has no end of its own: the option brings it.
+    validUntil: grant.validFor && !offers ? addDuration(start, grant.validFor) : null,
     availableAt,
   };
 }

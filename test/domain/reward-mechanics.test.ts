@@ -381,3 +381,54 @@ function order(fact: Fact): number {
   if (fact.kind === "refund") return 10 + fact.i;
   return 20 + (fact.status === "needs_response" ? 0 : 1);
 }
+
+describe("choices", () => {
+  const options = [
+    { id: "credit", type: "account_credit", amount: 1000, currency: "usd", validFor: null },
+    { id: "messages", type: "extra_messages", amount: 50, validFor: { months: 3 } },
+  ];
+  const withChoice = (rule: Record<string, unknown>) => ({
+    conversion: { referrer: [{ id: "pick", ...rule }], referee: [] },
+  });
+
+  it("describes the entry by its first option until one is taken, with the options and the time to choose", () => {
+    const rules = parseRules(withChoice({ choices: options, chooseWithinDays: 7 }));
+    const [grant] = planConversionGrants(rules, { ...referral, triggerId: "in_1", at });
+    expect(grant).toMatchObject({
+      rule: "pick",
+      type: "account_credit",
+      amount: 1000,
+      availableAt: at,
+      validUntil: null,
+      chooseBy: at + 7 * DAY,
+    });
+    expect(JSON.parse(grant?.choices ?? "null")).toEqual([
+      { id: "credit", type: "account_credit", amount: 1000, currency: "usd", feature: null, validUntil: null },
+      {
+        id: "messages",
+        type: "extra_messages",
+        amount: 50,
+        currency: null,
+        feature: null,
+        validUntil: Date.UTC(2027, 1, 24, 12),
+      },
+    ]);
+  });
+
+  it.each([
+    ["the same option twice", withChoice({ choices: [options[0], options[0]] }), "same choice twice"],
+    [
+      "a credit option without a currency",
+      withChoice({ choices: [{ ...options[0], currency: undefined }, options[1]] }),
+      "names no currency",
+    ],
+    [
+      "chooseWithinDays without choices",
+      withChoice({ type: "extra_messages", amount: 1, validFor: null, chooseWithinDays: 3 }),
+      "needs choices",
+    ],
+    ["a single option", withChoice({ choices: [options[0]] }), "choices"],
+  ])("refuses %s", (_name, override, message) => {
+    expect(() => parseRules(override)).toThrow(message);
+  });
+});

@@ -1,8 +1,8 @@
-import { and, desc, eq, inArray, isNotNull, lt, lte, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, lt, lte, ne, or, sql } from "drizzle-orm";
 import type { RewardAction } from "../../domain/conversion";
 import type { EntitlementEntry } from "../../domain/ledger";
 import { REVOKED_BY_STRIPE } from "../../domain/ledger";
-import type { GrantCondition, PlannedGrant } from "../../domain/rules";
+import type { ChoiceOffer, GrantCondition, PlannedGrant } from "../../domain/rules";
 import type { BatchItem, Db } from "../client";
 import { type RewardStatus, referralCodes, referrals, rewards } from "../schema";
 
@@ -36,11 +36,13 @@ export function grantStatement(
   const availableAt = status === "pending" ? grant.availableAt : null;
   return db.run(sql`
     INSERT INTO ${rewards} (id, user_id, referral_id, type, amount, currency, feature, status, rule, "trigger",
-      trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at, revoked_at, revoked_by, available_at)
+      trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at, revoked_at, revoked_by, available_at,
+      choices, choose_by)
     SELECT ${crypto.randomUUID()}, ${grant.userId}, ${grant.referralId}, ${grant.type}, ${grant.amount},
       ${grant.currency}, ${grant.feature}, ${status}, ${grant.rule}, ${grant.trigger}, ${grant.triggerId},
       ${grant.dedupeKey}, ${grant.validFrom}, ${grant.validUntil}, ${now}, ${now},
-      ${revoked ? now : null}, ${revoked ? revokedBy : null}, ${availableAt}
+      ${revoked ? now : null}, ${revoked ? revokedBy : null}, ${availableAt}, ${grant.choices ?? null},
+      ${grant.chooseBy ?? null}
     WHERE ${conditionSql(grant.condition)}
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING *`);
@@ -297,9 +299,11 @@ export function rewardActionStatements(db: Db, actions: readonly RewardAction[],
       .update(rewards)
       .set({
         triggerId: action.grant.triggerId,
-        amount: action.grant.amount,
+        // A chosen option is the entry's reward now: only its dates move.
+        amount: sql`CASE WHEN ${rewards.choice} IS NULL THEN ${action.grant.amount} ELSE ${rewards.amount} END`,
         validFrom: action.grant.validFrom,
-        validUntil: action.grant.validUntil,
+        validUntil: sql`CASE WHEN ${rewards.choice} IS NULL THEN ${action.grant.validUntil} ELSE ${rewards.validUntil} END`,
+        choices: sql`CASE WHEN ${rewards.choice} IS NULL THEN ${action.grant.choices ?? null} ELSE ${rewards.choices} END`,
         // The hold moves with the payment; an entry pending for a dispute keeps waiting.
         availableAt: sql`CASE WHEN ${rewards.availableAt} IS NULL THEN NULL ELSE ${action.grant.availableAt} END`,
         updatedAt: now,
@@ -315,4 +319,42 @@ export function rewardsOfReferralRules(db: Db, referralId: string, rules: readon
     .select()
     .from(rewards)
     .where(and(eq(rewards.referralId, referralId), inArray(rewards.rule, [...rules])));
+}
+
+/**
+ * Takes an option for an entry awaiting the referrer's choice: the entry
+ * becomes that reward, active (or still pending until its hold ends, or while
+ * a dispute holds it). Guarded on `choice IS NULL`, so of concurrent calls
+ * exactly one changes the entry; the others change nothing.
+ */
+export function chooseStatement(db: Db, id: string, offer: ChoiceOffer, now: number) {
+  return db
+    .update(rewards)
+    .set({
+      choice: offer.id,
+      type: offer.type,
+      amount: offer.amount,
+      currency: offer.currency,
+      feature: offer.feature,
+      validUntil: offer.validUntil,
+      status: sql`CASE WHEN ${rewards.availableAt} IS NOT NULL AND ${rewards.availableAt} <= ${now} THEN 'active' ELSE 'pending' END`,
+      updatedAt: now,
+    })
+    .where(and(eq(rewards.id, id), eq(rewards.status, "pending"), isNull(rewards.choice), isNotNull(rewards.choices)));
+}
+
+/** Entries whose time to choose has run out, `limit` at a time. */
+export function choicesDue(db: Db, now: number, limit: number) {
+  return db
+    .select({ id: rewards.id, choices: rewards.choices })
+    .from(rewards)
+    .where(
+      and(
+        eq(rewards.status, "pending"),
+        isNull(rewards.choice),
+        isNotNull(rewards.choices),
+        lte(rewards.chooseBy, now),
+      ),
+    )
+    .limit(limit);
 }
