@@ -5,6 +5,7 @@ import { activateHeldRewards, expireRewards } from "./db/queries/rewards";
 import { outboxStub } from "./durable-objects/event-outbox";
 import { replayClickBacklog } from "./services/click-backlog";
 import { fulfilCredits } from "./services/fulfilment";
+import { refreshQualifiedMilestones } from "./services/qualified-milestones";
 import { chooseDefaults } from "./services/rewards";
 import { stripeClient } from "./stripe/client";
 
@@ -16,6 +17,8 @@ export async function runScheduled(env: Env, now: number) {
   const defaultedChoices = await chooseDefaults(db, now);
   // Before expiry and fulfilment: a reward whose hold ended is active, and its credit can be applied.
   const activatedRewards = await activateHeldRewards(db, now);
+  // Conversions whose hold just ended now count towards milestones on qualified referrals.
+  const qualifiedMilestones = await refreshQualifiedMilestones({ db, config }, now);
   const expiredRewards = await expireRewards(db, now);
   // Credit that could not be applied in Stripe after its webhook is retried here.
   const credits = await fulfilCredits({ db, config, stripe: stripeClient(config) }, now);
@@ -25,9 +28,10 @@ export async function runScheduled(env: Env, now: number) {
   // A safety net for deliveries whose wake-up was lost.
   await outboxStub(env.EVENT_OUTBOX).poke();
   console.log(
-    `scheduled: chose the first option for ${defaultedChoices} rewards; activated ${activatedRewards} held rewards; expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
+    `scheduled: chose the first option for ${defaultedChoices} rewards; activated ${activatedRewards} held rewards; ` +
+      `qualified milestones changed ${qualifiedMilestones}; expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
       `backlogged clicks counted ${clickBacklog.replayed}, still waiting ${clickBacklog.waiting}; ` +
       `purged ${purged.clicks} clicks, ${purged.userVisitors} visitor hashes`,
   );
-  return { defaultedChoices, activatedRewards, expiredRewards, credits, clickBacklog, purged };
+  return { defaultedChoices, activatedRewards, qualifiedMilestones, expiredRewards, credits, clickBacklog, purged };
 }

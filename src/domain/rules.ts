@@ -108,6 +108,12 @@ export const RewardRulesSchema = z
     conversion: z.object({ referrer: z.array(GrantRule), referee: z.array(GrantRule) }).strict(),
     milestones: z.array(Milestone),
     multipliers: z.array(Multiplier),
+    /**
+     * What counts towards milestones: every signup (the default), or only
+     * conversions past their hold and not clawed back, so a milestone lost to
+     * a clawback is taken back and fires again when reached again.
+     */
+    qualifiedBy: z.enum(["signup", "conversion"]).optional(),
     caps: z
       .object({
         /** Referrals per referrer and UTC calendar month whose referrer is rewarded. */
@@ -273,6 +279,8 @@ export function multiplierAt(rules: RewardRules, trigger: Trigger, at: number): 
  */
 export type GrantCondition =
   | { kind: "always" }
+  /** The referrer has at least `count` converted referrals, converted by `convertedBy` and not clawed back. */
+  | { kind: "qualified"; referrerId: string; count: number; convertedBy: number }
   | { kind: "referrer_rewarded"; referralId: string }
   | { kind: "milestone"; referrerId: string; signups: number };
 
@@ -406,7 +414,8 @@ export function planSignupGrants(rules: RewardRules, s: SignupContext): PlannedG
         condition: { kind: "referrer_rewarded", referralId: s.referralId },
       }),
     ),
-    ...rules.milestones.flatMap((milestone) =>
+    // Milestones on qualified conversions are decided by planQualifiedMilestones instead.
+    ...(rules.qualifiedBy === "conversion" ? [] : rules.milestones).flatMap((milestone) =>
       milestone.grants.map((grant) =>
         plan(rules, grant, s.at, {
           ...signup,
@@ -528,4 +537,80 @@ export function planRecurringGrants(
     }
   }
   return planned;
+}
+
+/** How long a conversion waits before it qualifies: the longest hold of the referrer's conversion rules. */
+export function qualifyingHoldMs(rules: RewardRules): number {
+  return Math.max(0, ...rules.conversion.referrer.map((grant) => (grant.holdDays ?? 0) * DAY_MS));
+}
+
+/** A milestone entry (or its debt) already in the ledger. */
+export interface MilestoneEntry {
+  id: string;
+  dedupeKey: string;
+  status: "pending" | "active" | "redeemed" | "expired" | "revoked";
+  amount: number;
+  fulfilledAt: number | null;
+}
+
+export type MilestoneAction =
+  | { kind: "grant"; grant: PlannedGrant }
+  | { kind: "revoke"; id: string; from: MilestoneEntry["status"] }
+  | { kind: "debt"; entry: MilestoneEntry };
+
+/** The crossing an entry was granted for: its dedupe key ends in `:<n>`. */
+const crossingOf = (key: string) => Number(key.slice(key.lastIndexOf(":") + 1));
+
+/**
+ * Milestones on qualified referrals: each time the referrer's count of
+ * qualified referrals reaches a milestone, its grants are made once for that
+ * crossing (keyed `milestone:<referrer>:<grant>:<crossing>`); when the count
+ * drops below it again, the live entry is revoked, or taken back by a debt if
+ * spent. The next crossing is a new entry. No I/O.
+ */
+export function planQualifiedMilestones(
+  rules: RewardRules,
+  s: { referrerId: string; referralId: string; qualified: number; now: number },
+  entries: readonly MilestoneEntry[],
+): MilestoneAction[] {
+  if (rules.qualifiedBy !== "conversion") return [];
+  const actions: MilestoneAction[] = [];
+  for (const milestone of rules.milestones) {
+    for (const grant of milestone.grants) {
+      const prefix = `milestone:${s.referrerId}:${grant.id}:`;
+      const own = entries
+        .filter((entry) => entry.dedupeKey.startsWith(prefix) && !entry.dedupeKey.endsWith(":clawback"))
+        .sort((a, b) => crossingOf(a.dedupeKey) - crossingOf(b.dedupeKey));
+      const last = own.at(-1);
+      const debt = last && entries.find((entry) => entry.dedupeKey === `${last.dedupeKey}:clawback`);
+      const live =
+        last !== undefined &&
+        !debt &&
+        (last.status === "active" || last.status === "pending" || last.status === "redeemed");
+      if (s.qualified >= milestone.signups && !live) {
+        const crossing = (last ? crossingOf(last.dedupeKey) : 0) + 1;
+        actions.push({
+          kind: "grant",
+          grant: plan(rules, grant, s.now, {
+            userId: s.referrerId,
+            referralId: s.referralId,
+            role: "referrer",
+            trigger: "milestone",
+            triggerId: s.referralId,
+            dedupeKey: `${prefix}${crossing}`,
+            condition: {
+              kind: "qualified",
+              referrerId: s.referrerId,
+              count: milestone.signups,
+              convertedBy: s.now - qualifyingHoldMs(rules),
+            },
+          }),
+        });
+      } else if (s.qualified < milestone.signups && live && last) {
+        const spent = last.status === "redeemed" || last.fulfilledAt !== null;
+        actions.push(spent ? { kind: "debt", entry: last } : { kind: "revoke", id: last.id, from: last.status });
+      }
+    }
+  }
+  return actions;
 }

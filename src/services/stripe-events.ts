@@ -41,6 +41,7 @@ import { deferredFacts } from "../stripe/deferred";
 import { type EventFacts, isUnprocessable } from "../stripe/facts";
 import { eventFacts } from "../stripe/handlers";
 import { chargeFact, chargeSchema } from "../stripe/handlers/charge-refunded";
+import { qualifiedMilestoneStatements } from "./qualified-milestones";
 import { recurringRewardStatements } from "./recurring-rewards";
 
 export interface StripeDeps {
@@ -345,6 +346,15 @@ async function referralStatements(
       { db, config },
       referral,
       { payments: [...payments.values()], charges: [...charges.values()], disputes: [...disputes.values()] },
+      now,
+    )),
+  );
+  // Milestones that count qualified conversions: this referral may have just qualified or stopped qualifying.
+  statements.push(
+    ...(await qualifiedMilestoneStatements(
+      { db, config },
+      referral.referrerId,
+      { referralId: referral.id, convertedAt: next.convertedAt, clawedBackAt: next.clawedBackAt },
       now,
     )),
   );

@@ -15,8 +15,10 @@ import { computeEntitlements, statusAt } from "../../src/domain/ledger";
 import { type RecurringEntry, recurringRewardActions } from "../../src/domain/recurring";
 import {
   grantAmount,
+  type MilestoneEntry,
   parseRules,
   planConversionGrants,
+  planQualifiedMilestones,
   planRecurringGrants,
   planSignupGrants,
 } from "../../src/domain/rules";
@@ -430,5 +432,70 @@ describe("choices", () => {
     ["a single option", withChoice({ choices: [options[0]] }), "choices"],
   ])("refuses %s", (_name, override, message) => {
     expect(() => parseRules(override)).toThrow(message);
+  });
+});
+
+describe("milestones on qualified conversions", () => {
+  const rules = parseRules({
+    qualifiedBy: "conversion",
+    milestones: [
+      {
+        id: "five",
+        signups: 5,
+        grants: [{ id: "five-messages", type: "extra_messages", amount: 50, validFor: null }],
+      },
+    ],
+  });
+  const s = (qualified: number) => ({ referrerId: "alice", referralId: "ref-9", qualified, now: at });
+  const entry = (
+    crossing: number,
+    status: MilestoneEntry["status"],
+    extra: Partial<MilestoneEntry> = {},
+  ): MilestoneEntry => ({
+    id: `id-${crossing}`,
+    dedupeKey: `milestone:alice:five-messages:${crossing}`,
+    status,
+    amount: 50,
+    fulfilledAt: null,
+    ...extra,
+  });
+
+  it("is not granted at signup: only the qualified count grants it", () => {
+    expect(planSignupGrants(rules, { ...referral, at }).filter((g) => g.trigger === "milestone")).toEqual([]);
+    expect(planQualifiedMilestones(rules, s(4), [])).toEqual([]);
+  });
+
+  it("fires at the Nth qualified referral, once per crossing, guarded by the count when its batch runs", () => {
+    const [action] = planQualifiedMilestones(rules, s(5), []);
+    expect(action).toMatchObject({
+      kind: "grant",
+      grant: {
+        dedupeKey: "milestone:alice:five-messages:1",
+        amount: 50,
+        condition: { kind: "qualified", referrerId: "alice", count: 5, convertedBy: at },
+      },
+    });
+    expect(planQualifiedMilestones(rules, s(6), [entry(1, "active")])).toEqual([]);
+  });
+
+  it("revokes the live entry when the count drops below N, or takes it back with a debt once spent", () => {
+    expect(planQualifiedMilestones(rules, s(4), [entry(1, "active")])).toEqual([
+      { kind: "revoke", id: "id-1", from: "active" },
+    ]);
+    expect(planQualifiedMilestones(rules, s(4), [entry(1, "redeemed")])).toEqual([
+      { kind: "debt", entry: entry(1, "redeemed") },
+    ]);
+    // Already taken back: nothing more to do.
+    expect(planQualifiedMilestones(rules, s(4), [entry(1, "revoked")])).toEqual([]);
+  });
+
+  it("fires again as a new crossing when the count is reached again", () => {
+    const lost = [
+      entry(1, "redeemed"),
+      { ...entry(1, "active"), id: "debt-1", dedupeKey: "milestone:alice:five-messages:1:clawback", amount: -50 },
+    ];
+    const [again] = planQualifiedMilestones(rules, s(5), lost);
+    expect(again).toMatchObject({ kind: "grant", grant: { dedupeKey: "milestone:alice:five-messages:2" } });
+    expect(planQualifiedMilestones(rules, s(5), [entry(1, "revoked"), entry(2, "active")])).toEqual([]);
   });
 });

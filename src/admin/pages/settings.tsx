@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
 import type { Config } from "../../config";
+import { DEFAULT_CHOOSE_WITHIN_DAYS } from "../../domain/rules";
 import { formatAmount, formatNumber, Layout, type PageContext } from "../layout";
 
 /** The click and API budgets, as wrangler.toml's [[ratelimits]] set them (bindings do not expose their budget). */
@@ -29,6 +30,9 @@ const mechanics = (grant: Grant) =>
     grant.recurring?.invoices ? `each of the first ${grant.recurring.invoices} invoices` : null,
     grant.recurring?.months ? `each invoice of the first ${grant.recurring.months} months` : null,
     grant.capPerReferral !== undefined ? `at most ${formatNumber(grant.capPerReferral)} per referral` : null,
+    grant.choices
+      ? `the referrer chooses ${grant.choices.map((option) => option.id).join(" or ")} within ${grant.chooseWithinDays ?? DEFAULT_CHOOSE_WITHIN_DAYS} days`
+      : null,
   ]
     .filter(Boolean)
     .join("; ");
@@ -204,7 +208,10 @@ export const SettingsPage: FC<{ ctx: PageContext; config: Config; bound: Record<
           <GrantTable caption="On conversion, to the referee" grants={rules.conversion.referee} />
         </div>
         {rules.milestones.map((m) => (
-          <GrantTable caption={`Milestone ${m.id}: at ${formatNumber(m.signups)} signups`} grants={m.grants} />
+          <GrantTable
+            caption={`Milestone ${m.id}: at ${formatNumber(m.signups)} ${rules.qualifiedBy === "conversion" ? "qualified conversions" : "signups"}`}
+            grants={m.grants}
+          />
         ))}
         {rules.multipliers.length === 0 ? (
           <p class="empty">No multipliers (promotions) configured.</p>

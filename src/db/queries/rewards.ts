@@ -16,7 +16,36 @@ function conditionSql(condition: GrantCondition) {
       return sql`EXISTS (SELECT 1 FROM ${referrals} WHERE ${referrals.id} = ${condition.referralId} AND ${referrals.referrerRewarded} = 1)`;
     case "milestone":
       return sql`(SELECT ${referralCodes.signups} FROM ${referralCodes} WHERE ${referralCodes.userId} = ${condition.referrerId}) >= ${condition.signups}`;
+    case "qualified":
+      return sql`(${qualifiedCountSql(condition.referrerId, condition.convertedBy)}) >= ${condition.count}`;
   }
+}
+
+/** How many of the referrer's referrals converted by `convertedBy` and were not clawed back. */
+function qualifiedCountSql(referrerId: string, convertedBy: number, except?: string) {
+  return sql`SELECT count(*) FROM ${referrals} WHERE ${referrals.referrerId} = ${referrerId}
+    AND ${referrals.convertedAt} IS NOT NULL AND ${referrals.convertedAt} <= ${convertedBy}
+    AND ${referrals.clawedBackAt} IS NULL${except === undefined ? sql`` : sql` AND ${referrals.id} <> ${except}`}`;
+}
+
+export async function qualifiedCount(db: Db, referrerId: string, convertedBy: number, except?: string) {
+  const row = await db.get<[number]>(sql`${qualifiedCountSql(referrerId, convertedBy, except)}`);
+  return Number(Array.isArray(row) ? row[0] : Object.values(row as object)[0]);
+}
+
+/** A referrer's milestone entries and their debts, for the given milestone rules. */
+export function milestoneEntries(db: Db, userId: string, rules: readonly string[]) {
+  if (rules.length === 0) return Promise.resolve([]);
+  return db
+    .select()
+    .from(rewards)
+    .where(
+      and(
+        eq(rewards.userId, userId),
+        inArray(rewards.rule, [...rules]),
+        inArray(rewards.trigger, ["milestone", "clawback"]),
+      ),
+    );
 }
 
 /**
