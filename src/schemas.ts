@@ -91,7 +91,7 @@ export const RewardSchema = z
 export const ChooseSchema = z
   .object({ choice: z.string().min(1).max(64).openapi({ example: "credit" }) })
   .strict()
-  .openapi("Choice");
+  .openapi("Choice", { example: { choice: "credit" } });
 
 export const ReferralSchema = z
   .object({

@@ -138,7 +138,7 @@ const chooseRoute = createRoute({
   summary: "The signed-in user takes one of the options of their reward that offers a choice",
   security,
   request: {
-    params: z.object({ id: z.uuid().max(36) }),
+    params: z.object({ id: z.uuid().max(36).openapi({ example: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01" }) }),
     body: { content: { "application/json": { schema: ChooseSchema } }, required: true },
   },
   responses: {
