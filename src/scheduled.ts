@@ -1,7 +1,7 @@
 import { getConfig } from "./config";
 import { createDb } from "./db/client";
 import { purgeExpiredData } from "./db/queries/housekeeping";
-import { expireRewards } from "./db/queries/rewards";
+import { activateHeldRewards, expireRewards } from "./db/queries/rewards";
 import { outboxStub } from "./durable-objects/event-outbox";
 import { describeError } from "./log";
 import { replayClickBacklog } from "./services/click-backlog";
@@ -9,12 +9,20 @@ import { purgeClickLog } from "./services/click-log";
 import { migrateLegacyClicks } from "./services/click-log-migration";
 import { fulfilCredits } from "./services/fulfilment";
 import { retryPromotionCodes } from "./services/promotion-codes";
+import { refreshQualifiedMilestones } from "./services/qualified-milestones";
+import { chooseDefaults } from "./services/rewards";
 import { stripeClient } from "./stripe/client";
 
 /** The cron job: housekeeping that no request waits for. Every step is idempotent. */
 export async function runScheduled(env: Env, now: number) {
   const config = getConfig(env);
   const db = createDb(env.DB);
+  // A referrer who did not choose in time gets the first option.
+  const defaultedChoices = await chooseDefaults(db, now);
+  // Before expiry and fulfilment: a reward whose hold ended is active, and its credit can be applied.
+  const activatedRewards = await activateHeldRewards(db, now);
+  // Conversions whose hold just ended now count towards milestones on qualified referrals.
+  const qualifiedMilestones = await refreshQualifiedMilestones({ db, config }, now);
   const expiredRewards = await expireRewards(db, now);
   // Credit that could not be applied in Stripe after its webhook is retried here.
   const credits = await fulfilCredits({ db, config, stripe: stripeClient(config) }, now);
@@ -38,7 +46,8 @@ export async function runScheduled(env: Env, now: number) {
   // A safety net for deliveries whose wake-up was lost.
   await outboxStub(env.EVENT_OUTBOX).poke();
   console.log(
-    `scheduled: expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
+    `scheduled: chose the first option for ${defaultedChoices} rewards; activated ${activatedRewards} held rewards; ` +
+      `qualified milestones changed ${qualifiedMilestones}; expired ${expiredRewards} rewards; Stripe credits applied ${credits.applied}, failed ${credits.failed}; ` +
       `backlogged clicks counted ${clickBacklog.replayed}, still waiting ${clickBacklog.waiting}; ` +
       `purged ${purged.clicks} clicks, ${purged.userVisitors} visitor hashes; ` +
       `click log: ${clickLog.objects} objects (${clickLog.days} days) past retention deleted, ` +
@@ -47,5 +56,16 @@ export async function runScheduled(env: Env, now: number) {
   if (promotionCodes.created + promotionCodes.failed > 0) {
     console.log(`scheduled: promotion codes created ${promotionCodes.created}, failed ${promotionCodes.failed}`);
   }
-  return { expiredRewards, credits, promotionCodes, clickBacklog, purged, clickLog, legacyClicks };
+  return {
+    defaultedChoices,
+    activatedRewards,
+    qualifiedMilestones,
+    expiredRewards,
+    credits,
+    promotionCodes,
+    clickBacklog,
+    purged,
+    clickLog,
+    legacyClicks,
+  };
 }

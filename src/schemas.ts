@@ -19,6 +19,10 @@ export const examples = {
     validUntil: "2026-12-24T10:00:00.000Z",
     createdAt: "2026-11-24T10:00:00.000Z",
     redeemedAt: null,
+    availableAt: null,
+    choices: null,
+    chooseBy: null,
+    choice: null,
   },
   referral: {
     id: "0c9e6f4a-1b2d-4e3f-8a9b-7c6d5e4f3a21",
@@ -60,8 +64,35 @@ export const RewardSchema = z
     validUntil: z.string().nullable(),
     createdAt: z.string(),
     redeemedAt: z.string().nullable(),
+    availableAt: z
+      .string()
+      .nullable()
+      .openapi({ description: "A pending reward waiting out its holding period becomes active at this time" }),
+    choices: z
+      .array(
+        z.object({
+          id: z.string().openapi({ example: "credit" }),
+          type: z.string().openapi({ example: "account_credit" }),
+          amount: z.number().int().openapi({ example: 1000 }),
+          currency: z.string().nullable(),
+          feature: z.string().nullable(),
+          validUntil: z.string().nullable(),
+        }),
+      )
+      .nullable()
+      .openapi({ description: "The options the referrer picks from (POST /api/rewards/{id}/choose); null if none" }),
+    chooseBy: z
+      .string()
+      .nullable()
+      .openapi({ description: "Unchosen by then, the first option is taken; null once chosen or without choices" }),
+    choice: z.string().nullable().openapi({ description: "The option taken" }),
   })
   .openapi("Reward", { example: examples.reward });
+
+export const ChooseSchema = z
+  .object({ choice: z.string().min(1).max(64).openapi({ example: "credit" }) })
+  .strict()
+  .openapi("Choice", { example: { choice: "credit" } });
 
 export const ReferralSchema = z
   .object({

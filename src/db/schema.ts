@@ -285,6 +285,18 @@ export const rewards = sqliteTable(
      * dispute), so facts that stop applying reinstate it; anything else is final.
      */
     revokedBy: text("revoked_by"),
+    /**
+     * When a pending entry waiting out its rule's holding period becomes
+     * usable: it counts as active from then on, before the cron moves it.
+     * Null when it is pending for another reason (a dispute, an operator's hold).
+     */
+    availableAt: integer("available_at"),
+    /** The options (JSON array) the referrer picks from; null for an ordinary entry. */
+    choices: text("choices"),
+    /** After this time the cron takes the first option. */
+    chooseBy: integer("choose_by"),
+    /** The option taken; set once. */
+    choice: text("choice"),
   },
   (t) => [
     uniqueIndex("rewards_dedupe_key_unique").on(t.dedupeKey),
@@ -292,6 +304,8 @@ export const rewards = sqliteTable(
     index("rewards_user_status_idx").on(t.userId, t.status),
     index("rewards_expiry_idx").on(t.status, t.validUntil),
     index("rewards_referral_idx").on(t.referralId),
+    index("rewards_available_idx").on(t.status, t.availableAt),
+    index("rewards_choose_by_idx").on(t.status, t.chooseBy),
   ],
 );
 

@@ -122,20 +122,33 @@ export function conversionState(
       .sort((a, b) => a.paidAt - b.paidAt || (a.id < b.id ? -1 : 1))[0] ?? null;
   if (!converting) return { converting: null, clawedBackAt: null, held: false };
 
-  const charge = chargeOfPayment(converting, charges);
-  const onConverting = (dispute: DisputeFact) =>
+  return { converting, ...paymentState(converting, charges, disputes, clawbackMs) };
+}
+
+/**
+ * Whether one payment was taken back (fully refunded within the clawback
+ * window, or a dispute on it lost) or is held (a dispute on it is open).
+ */
+export function paymentState(
+  payment: PaymentFact,
+  charges: readonly ChargeFact[],
+  disputes: readonly DisputeFact[],
+  clawbackMs: number,
+): { clawedBackAt: number | null; held: boolean } {
+  const charge = chargeOfPayment(payment, charges);
+  const onPayment = (dispute: DisputeFact) =>
     (charge !== null && dispute.chargeId === charge.id) ||
-    (converting.paymentIntent !== null && dispute.paymentIntent === converting.paymentIntent);
-  const relevant = disputes.filter(onConverting);
+    (payment.paymentIntent !== null && dispute.paymentIntent === payment.paymentIntent);
+  const relevant = disputes.filter(onPayment);
 
   const ends: number[] = [];
-  if (charge?.fullyRefundedAt != null && charge.fullyRefundedAt - converting.paidAt <= clawbackMs) {
+  if (charge?.fullyRefundedAt != null && charge.fullyRefundedAt - payment.paidAt <= clawbackMs) {
     ends.push(charge.fullyRefundedAt);
   }
   for (const dispute of relevant) if (dispute.status === "lost") ends.push(dispute.statusAt);
   const clawedBackAt = ends.length > 0 ? Math.min(...ends) : null;
   const held = clawedBackAt === null && relevant.some((dispute) => !isClosed(dispute.status));
-  return { converting, clawedBackAt, held };
+  return { clawedBackAt, held };
 }
 
 /** Revenue from a referee per currency, in minor units: paid minus refunded. */
@@ -155,11 +168,17 @@ export interface ExistingReward {
   revokedBy: string | null;
   /** Set once the reward was applied outside the ledger (Stripe credit): it is spent even if revoked since. */
   fulfilledAt: number | null;
+  amount?: number;
+  /** Pending until then for its rule's holding period; null when pending for a dispute or not pending. */
+  availableAt?: number | null;
+  choices?: string | null;
+  choice?: string | null;
 }
 
 export type RewardAction =
   | { kind: "insert"; grant: PlannedGrant; status: RewardStatus }
-  | { kind: "set_status"; id: string; from: RewardStatus; to: RewardStatus }
+  /** `availableAt` is the end of the hold when `to` is pending for one. */
+  | { kind: "set_status"; id: string; from: RewardStatus; to: RewardStatus; availableAt?: number | null }
   | { kind: "debt"; grant: PlannedGrant }
   /** An earlier payment turned up: the reward now stems from it. */
   | { kind: "retarget"; id: string; grant: PlannedGrant };
@@ -178,7 +197,6 @@ export function conversionRewardActions(
   existing: ReadonlyMap<string, ExistingReward>,
   state: ConversionState,
 ): RewardAction[] {
-  const desired: RewardStatus = state.clawedBackAt !== null ? "revoked" : state.held ? "pending" : "active";
   const actions: RewardAction[] = [];
   const move = (entry: ExistingReward, to: RewardStatus) => {
     if (entry.status === to) return;
@@ -187,16 +205,43 @@ export function conversionRewardActions(
     }
   };
   for (const grant of planned) {
+    // A reward in good standing with a holding period is pending until the hold ends; held by a dispute, indefinitely.
+    const desired: RewardStatus =
+      state.clawedBackAt !== null ? "revoked" : state.held || grant.availableAt !== null ? "pending" : "active";
+    const availableAt = desired === "pending" && !state.held ? grant.availableAt : null;
     const current = existing.get(grant.dedupeKey);
     if (!current) {
-      actions.push({ kind: "insert", grant, status: desired });
+      actions.push({ kind: "insert", grant: { ...grant, availableAt }, status: desired });
       continue;
     }
-    if (current.triggerId !== grant.triggerId && current.status !== "redeemed" && current.status !== "expired") {
+    if (
+      (current.triggerId !== grant.triggerId ||
+        (current.amount !== undefined && current.amount !== grant.amount && (current.choice ?? null) === null)) &&
+      current.status !== "redeemed" &&
+      current.status !== "expired"
+    ) {
       actions.push({ kind: "retarget", id: current.id, grant });
     }
     const spent = current.status === "redeemed" || current.fulfilledAt !== null;
     if (!spent) {
+      if (desired === "pending" && availableAt !== null) {
+        // Waiting out the hold: an entry the cron already made active stays active.
+        if (current.status === "active") continue;
+        if (current.status === "pending" && (current.availableAt ?? null) === availableAt) continue;
+        if (current.status === "pending" || canReinstate(current.status, current.revokedBy, "pending")) {
+          actions.push({ kind: "set_status", id: current.id, from: current.status, to: "pending", availableAt });
+        }
+        continue;
+      }
+      if (desired === "pending" && current.status === "pending" && (current.availableAt ?? null) !== null) {
+        // A dispute opened during the hold: the entry no longer becomes usable on its own.
+        actions.push({ kind: "set_status", id: current.id, from: "pending", to: "pending", availableAt: null });
+        continue;
+      }
+      if (desired === "active" && current.status === "pending" && current.choices != null && current.choice == null) {
+        // Released, but still waiting for the referrer's choice.
+        continue;
+      }
       move(current, desired);
       continue;
     }
@@ -214,6 +259,7 @@ export function conversionRewardActions(
             dedupeKey: debtKey,
             validFrom: state.clawedBackAt ?? grant.validFrom,
             validUntil: null,
+            availableAt: null,
             condition: { kind: "always" },
           },
         });

@@ -41,6 +41,32 @@ export interface EntitlementEntry {
   status: RewardStatus;
   validFrom: number;
   validUntil: number | null;
+  /** A pending entry waiting out its hold counts as active from this time. */
+  availableAt?: number | null;
+  /** An entry offering a choice counts only once an option was taken. */
+  choices?: string | null;
+  choice?: string | null;
+}
+
+/** Pending only until the referrer picks one of its options. */
+export function awaitingChoice(entry: Pick<EntitlementEntry, "choices" | "choice">): boolean {
+  return (entry.choices ?? null) !== null && (entry.choice ?? null) === null;
+}
+
+/**
+ * The status an entry has at `now`: a pending entry whose hold has ended (and
+ * whose option, if it offers a choice, was taken) is active, even before the
+ * cron has moved it, the same way an entry past its end is expired before the
+ * expiry job has run.
+ */
+export function statusAt(
+  entry: Pick<EntitlementEntry, "status" | "availableAt" | "choices" | "choice">,
+  now: number,
+): RewardStatus {
+  if (entry.status === "pending" && entry.availableAt != null && entry.availableAt <= now && !awaitingChoice(entry)) {
+    return "active";
+  }
+  return entry.status;
 }
 
 export interface Entitlements {
@@ -52,9 +78,14 @@ export interface Entitlements {
   quantities: Record<string, number>;
 }
 
-/** In force at `now`: active, started, and not past its end (even if the expiry job has not run yet). */
+/**
+ * In force at `now`: active (or past its hold), started, and not past its end
+ * (even if the expiry job has not run yet).
+ */
 export function inForce(entry: EntitlementEntry, now: number): boolean {
-  return entry.status === "active" && entry.validFrom <= now && (entry.validUntil === null || now < entry.validUntil);
+  return (
+    statusAt(entry, now) === "active" && entry.validFrom <= now && (entry.validUntil === null || now < entry.validUntil)
+  );
 }
 
 /**

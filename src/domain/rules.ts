@@ -16,9 +16,9 @@ const Duration = z
 
 const RewardKind = z.enum(["quantity", "credit", "feature"]);
 
-const GrantRule = z
+/** One option a referrer may pick: a reward of its own. */
+const ChoiceOption = z
   .object({
-    /** Stable id: stored on every ledger entry the rule creates. */
     id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "lower-case letters, digits and dashes"),
     type: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
     amount: z.number().int().min(1).max(1_000_000_000),
@@ -27,10 +27,57 @@ const GrantRule = z
       .regex(/^[a-z]{3}$/)
       .optional(),
     feature: z.string().min(1).max(64).optional(),
-    /** How long the reward stays in force; null never expires. */
     validFor: Duration.nullable(),
   })
   .strict();
+
+/** A rule offering choices describes its entry, until one is taken, by its first option. */
+const fromFirstChoice = (value: unknown) => {
+  if (typeof value !== "object" || value === null || !("choices" in value) || "type" in value) return value;
+  const [first] = Array.isArray(value.choices) ? value.choices : [];
+  if (typeof first !== "object" || first === null) return value;
+  const { id: _id, ...reward } = first as Record<string, unknown>;
+  return { ...reward, ...value };
+};
+
+const GrantRule = z.preprocess(
+  fromFirstChoice,
+  z
+    .object({
+      /** Stable id: stored on every ledger entry the rule creates. */
+      id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "lower-case letters, digits and dashes"),
+      type: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
+      /** Units granted; a conversion rule may give `percent` instead. */
+      amount: z.number().int().min(1).max(1_000_000_000).optional(),
+      currency: z
+        .string()
+        .regex(/^[a-z]{3}$/)
+        .optional(),
+      feature: z.string().min(1).max(64).optional(),
+      /** How long the reward stays in force; null never expires. */
+      validFor: Duration.nullable(),
+      /** Days the entry waits `pending` before it can be used (a refund inside them revokes it outright). */
+      holdDays: z.number().int().min(0).max(365).optional(),
+      /** Conversion rules only: this percent of the invoice's amount, in its minor units, rounded down. */
+      percent: z.number().gt(0).max(100).optional(),
+      /** Conversion rules only: one entry for each of the referee's first N paid invoices, or those of the first N months. */
+      recurring: z
+        .object({
+          invoices: z.number().int().min(1).max(1200).optional(),
+          months: z.number().int().min(1).max(120).optional(),
+        })
+        .strict()
+        .refine((r) => (r.invoices === undefined) !== (r.months === undefined), "needs invoices or months, not both")
+        .optional(),
+      /** Conversion rules only: the most this rule grants for one referral, in the type's units. */
+      capPerReferral: z.number().int().min(1).max(1_000_000_000).optional(),
+      /** The referrer picks one of these; the entry waits `pending` until then. */
+      choices: z.array(ChoiceOption).min(2).max(5).optional(),
+      /** Unchosen this many days after the grant, the first option is taken. */
+      chooseWithinDays: z.number().int().min(1).max(365).optional(),
+    })
+    .strict(),
+);
 
 const Milestone = z
   .object({
@@ -61,6 +108,12 @@ export const RewardRulesSchema = z
     conversion: z.object({ referrer: z.array(GrantRule), referee: z.array(GrantRule) }).strict(),
     milestones: z.array(Milestone),
     multipliers: z.array(Multiplier),
+    /**
+     * What counts towards milestones: every signup (the default), or only
+     * conversions past their hold and not clawed back, so a milestone lost to
+     * a clawback is taken back and fires again when reached again.
+     */
+    qualifiedBy: z.enum(["signup", "conversion"]).optional(),
     caps: z
       .object({
         /** Referrals per referrer and UTC calendar month whose referrer is rewarded. */
@@ -78,7 +131,44 @@ export const RewardRulesSchema = z
       ...rules.conversion.referee,
       ...rules.milestones.flatMap((m) => m.grants),
     ];
+    const conversionGrants = new Set([...rules.conversion.referrer, ...rules.conversion.referee]);
     for (const grant of grants) {
+      const conversionOnly = [
+        grant.percent !== undefined && "percent",
+        grant.recurring && "recurring",
+        grant.capPerReferral !== undefined && "capPerReferral",
+      ].filter((key): key is string => typeof key === "string");
+      if (!conversionGrants.has(grant) && conversionOnly.length > 0) {
+        ctx.addIssue({
+          code: "custom",
+          message: `rule ${grant.id}: ${conversionOnly.join(", ")} only apply to conversion rules`,
+        });
+      }
+      if (grant.choices) {
+        const optionIds = new Set(grant.choices.map((option) => option.id));
+        if (optionIds.size !== grant.choices.length) {
+          ctx.addIssue({ code: "custom", message: `rule ${grant.id} offers the same choice twice` });
+        }
+        if (grant.recurring || grant.percent !== undefined) {
+          ctx.addIssue({ code: "custom", message: `rule ${grant.id} offers choices: it cannot recur or be a percent` });
+        }
+        for (const option of grant.choices) {
+          const optionKind = rules.rewardTypes[option.type]?.kind;
+          if (!optionKind)
+            ctx.addIssue({ code: "custom", message: `choice ${option.id} uses unknown reward type ${option.type}` });
+          if (optionKind === "feature" && !option.feature) {
+            ctx.addIssue({ code: "custom", message: `choice ${option.id} unlocks a feature but names none` });
+          }
+          if (optionKind === "credit" && !option.currency) {
+            ctx.addIssue({ code: "custom", message: `choice ${option.id} grants credit but names no currency` });
+          }
+        }
+      } else if (grant.chooseWithinDays !== undefined) {
+        ctx.addIssue({ code: "custom", message: `rule ${grant.id}: chooseWithinDays needs choices` });
+      }
+      if ((grant.amount === undefined) === (grant.percent === undefined)) {
+        ctx.addIssue({ code: "custom", message: `rule ${grant.id} needs either amount or percent` });
+      }
       if (ids.has(grant.id)) ctx.addIssue({ code: "custom", message: `rule id ${grant.id} is used twice` });
       ids.add(grant.id);
       const kind = rules.rewardTypes[grant.type]?.kind;
@@ -86,7 +176,11 @@ export const RewardRulesSchema = z
       if (kind === "feature" && !grant.feature) {
         ctx.addIssue({ code: "custom", message: `rule ${grant.id} unlocks a feature but names none` });
       }
-      if (kind === "credit" && !grant.currency) {
+      if (kind === "feature" && grant.percent !== undefined) {
+        ctx.addIssue({ code: "custom", message: `rule ${grant.id} unlocks a feature: it has no percent` });
+      }
+      // A percent of an invoice is in the invoice's currency.
+      if (kind === "credit" && !grant.currency && grant.percent === undefined) {
         ctx.addIssue({ code: "custom", message: `rule ${grant.id} grants credit but names no currency` });
       }
     }
@@ -185,6 +279,8 @@ export function multiplierAt(rules: RewardRules, trigger: Trigger, at: number): 
  */
 export type GrantCondition =
   | { kind: "always" }
+  /** The referrer has at least `count` converted referrals, converted by `convertedBy` and not clawed back. */
+  | { kind: "qualified"; referrerId: string; count: number; convertedBy: number }
   | { kind: "referrer_rewarded"; referralId: string }
   | { kind: "milestone"; referrerId: string; signups: number };
 
@@ -211,7 +307,35 @@ export interface PlannedGrant {
   dedupeKey: string;
   validFrom: number;
   validUntil: number | null;
+  /** The end of the rule's holding period: granted `pending` until then. Null without a hold. */
+  availableAt: number | null;
+  /** The options the referrer picks from (JSON, see ChoiceOffer), and when the first is taken for them. */
+  choices?: string | null;
+  chooseBy?: number | null;
   condition: GrantCondition;
+}
+
+/** An option as the ledger entry stores it: the reward it becomes, amounts and dates worked out. */
+export interface ChoiceOffer {
+  id: string;
+  type: string;
+  amount: number;
+  currency: string | null;
+  feature: string | null;
+  validUntil: number | null;
+}
+
+/** Days a referrer has to choose when the rule does not say. */
+export const DEFAULT_CHOOSE_WITHIN_DAYS = 30;
+
+const DAY_MS = 86_400_000;
+
+/** The amount a rule grants for a payment: a fixed amount, or a percent of the payment rounded down. */
+export function grantAmount(grant: GrantRule, payment?: { amount: number }): number {
+  if (grant.percent === undefined) return grant.amount ?? 0;
+  // Integer arithmetic where it can be (percent in hundredths), so 10% of 2900 is 290, not 289.99….
+  const hundredths = Math.round(grant.percent * 100);
+  return Math.floor(((payment?.amount ?? 0) * hundredths) / 10_000);
 }
 
 type GrantFields = Pick<PlannedGrant, "userId" | "referralId" | "role" | "triggerId" | "condition"> & {
@@ -220,20 +344,47 @@ type GrantFields = Pick<PlannedGrant, "userId" | "referralId" | "role" | "trigge
   dedupeKey?: string;
 };
 
-function plan(rules: RewardRules, grant: GrantRule, at: number, fields: GrantFields): PlannedGrant {
+function plan(
+  rules: RewardRules,
+  grant: GrantRule,
+  at: number,
+  fields: GrantFields,
+  payment?: { amount: number; currency: string },
+): PlannedGrant {
   const kind = rules.rewardTypes[grant.type]?.kind;
   // Multipliers scale amounts; a feature unlock is on or off, so it is not scaled.
   const factor = kind === "feature" ? 1 : multiplierAt(rules, fields.trigger, at);
+  const scaled = grant.percent === undefined ? Math.round(grantAmount(grant) * factor) : grantAmount(grant, payment);
+  // A held reward's validity starts when it becomes usable, so a hold never shortens it.
+  // An entry offering a choice is usable from its grant (or its hold's end) once an option is taken.
+  const availableAt = grant.holdDays ? at + grant.holdDays * DAY_MS : grant.choices ? at : null;
+  const start = availableAt ?? at;
+  const offers: ChoiceOffer[] | undefined = grant.choices?.map((option) => ({
+    id: option.id,
+    type: option.type,
+    amount: rules.rewardTypes[option.type]?.kind === "feature" ? option.amount : Math.round(option.amount * factor),
+    currency: option.currency ?? null,
+    feature: option.feature ?? null,
+    validUntil: option.validFor ? addDuration(start, option.validFor) : null,
+  }));
   return {
+    ...(offers
+      ? {
+          choices: JSON.stringify(offers),
+          chooseBy: at + (grant.chooseWithinDays ?? DEFAULT_CHOOSE_WITHIN_DAYS) * DAY_MS,
+        }
+      : {}),
     ...fields,
     dedupeKey: fields.dedupeKey ?? `${fields.referralId}:${grant.id}`,
     rule: grant.id,
     type: grant.type,
-    amount: Math.round(grant.amount * factor),
-    currency: grant.currency ?? null,
+    amount: grant.capPerReferral === undefined ? scaled : Math.min(scaled, grant.capPerReferral),
+    currency: grant.percent === undefined ? (grant.currency ?? null) : (payment?.currency ?? grant.currency ?? null),
     feature: grant.feature ?? null,
-    validFrom: at,
-    validUntil: grant.validFor ? addDuration(at, grant.validFor) : null,
+    validFrom: start,
+    // Until an option is taken the entry has no end of its own: the option brings it.
+    validUntil: grant.validFor && !offers ? addDuration(start, grant.validFor) : null,
+    availableAt,
   };
 }
 
@@ -263,7 +414,8 @@ export function planSignupGrants(rules: RewardRules, s: SignupContext): PlannedG
         condition: { kind: "referrer_rewarded", referralId: s.referralId },
       }),
     ),
-    ...rules.milestones.flatMap((milestone) =>
+    // Milestones on qualified conversions are decided by planQualifiedMilestones instead.
+    ...(rules.qualifiedBy === "conversion" ? [] : rules.milestones).flatMap((milestone) =>
       milestone.grants.map((grant) =>
         plan(rules, grant, s.at, {
           ...signup,
@@ -285,24 +437,180 @@ export interface ConversionContext {
   /** The payment or event that converted: recorded as the trigger. */
   triggerId: string;
   at: number;
+  /** The converting payment, for rules that grant a percent of it. */
+  amount?: number;
+  currency?: string;
 }
 
-/** What a referral's first payment grants, to each side. */
-export function planConversionGrants(rules: RewardRules, s: ConversionContext): PlannedGrant[] {
-  const sides = [
+function conversionSides(rules: RewardRules, s: { referrerId: string; refereeId: string }) {
+  return [
     ["referrer", s.referrerId, rules.conversion.referrer],
     ["referee", s.refereeId, rules.conversion.referee],
   ] as const;
-  return sides.flatMap(([role, userId, grants]) =>
-    grants.map((grant) =>
-      plan(rules, grant, s.at, {
-        userId,
-        role,
-        referralId: s.referralId,
-        trigger: "conversion",
-        triggerId: s.triggerId,
-        condition: { kind: "always" },
-      }),
-    ),
+}
+
+/** What a referral's first payment grants, to each side (recurring rules: see planRecurringGrants). */
+export function planConversionGrants(rules: RewardRules, s: ConversionContext): PlannedGrant[] {
+  const payment = { amount: s.amount ?? 0, currency: s.currency ?? "" };
+  return conversionSides(rules, s).flatMap(([role, userId, grants]) =>
+    grants
+      .filter((grant) => !grant.recurring)
+      .map((grant) =>
+        plan(
+          rules,
+          grant,
+          s.at,
+          {
+            userId,
+            role,
+            referralId: s.referralId,
+            trigger: "conversion",
+            triggerId: s.triggerId,
+            condition: { kind: "always" },
+          },
+          payment,
+        ),
+      )
+      .filter((planned) => planned.amount > 0),
   );
+}
+
+/** A paid invoice as recurring rules see it. */
+export interface RecurringPayment {
+  id: string;
+  amount: number;
+  currency: string;
+  paidAt: number;
+}
+
+/**
+ * What recurring conversion rules grant: one entry per rule for each of the
+ * referee's first N paid invoices (or each paid within N months of the first),
+ * keyed by the invoice so a replay grants nothing twice. `spent` gives, per
+ * dedupe key, the amount of an entry already used: it stays as it is, and the
+ * per-referral cap shares out only what the spent entries left, in invoice
+ * order. The result depends on the set of payments alone, never on the order
+ * they arrived in.
+ */
+export function planRecurringGrants(
+  rules: RewardRules,
+  s: { referralId: string; referrerId: string; refereeId: string },
+  payments: readonly RecurringPayment[],
+  spent: ReadonlyMap<string, number> = new Map(),
+): PlannedGrant[] {
+  const paid = payments
+    .filter((payment) => payment.amount > 0)
+    .sort((a, b) => a.paidAt - b.paidAt || (a.id < b.id ? -1 : 1));
+  const first = paid[0];
+  if (!first) return [];
+  const planned: PlannedGrant[] = [];
+  for (const [role, userId, grants] of conversionSides(rules, s)) {
+    for (const grant of grants) {
+      const recurring = grant.recurring;
+      if (!recurring) continue;
+      const end = recurring.months !== undefined ? addDuration(first.paidAt, { months: recurring.months }) : null;
+      const eligible = end === null ? paid.slice(0, recurring.invoices) : paid.filter((p) => p.paidAt < end);
+      const key = (payment: RecurringPayment) => `${s.referralId}:${grant.id}:${payment.id}`;
+      let room = grant.capPerReferral ?? Number.POSITIVE_INFINITY;
+      for (const payment of eligible) room -= spent.get(key(payment)) ?? 0;
+      for (const payment of eligible) {
+        const entry = plan(
+          rules,
+          { ...grant, capPerReferral: undefined },
+          payment.paidAt,
+          {
+            userId,
+            role,
+            referralId: s.referralId,
+            trigger: "conversion",
+            triggerId: payment.id,
+            dedupeKey: key(payment),
+            condition: { kind: "always" },
+          },
+          payment,
+        );
+        const used = spent.get(entry.dedupeKey);
+        const amount = used ?? Math.max(0, Math.min(entry.amount, room));
+        if (used === undefined) room -= amount;
+        if (amount > 0) planned.push({ ...entry, amount });
+      }
+    }
+  }
+  return planned;
+}
+
+/** How long a conversion waits before it qualifies: the longest hold of the referrer's conversion rules. */
+export function qualifyingHoldMs(rules: RewardRules): number {
+  return Math.max(0, ...rules.conversion.referrer.map((grant) => (grant.holdDays ?? 0) * DAY_MS));
+}
+
+/** A milestone entry (or its debt) already in the ledger. */
+export interface MilestoneEntry {
+  id: string;
+  dedupeKey: string;
+  status: "pending" | "active" | "redeemed" | "expired" | "revoked";
+  amount: number;
+  fulfilledAt: number | null;
+}
+
+export type MilestoneAction =
+  | { kind: "grant"; grant: PlannedGrant }
+  | { kind: "revoke"; id: string; from: MilestoneEntry["status"] }
+  | { kind: "debt"; entry: MilestoneEntry };
+
+/** The crossing an entry was granted for: its dedupe key ends in `:<n>`. */
+const crossingOf = (key: string) => Number(key.slice(key.lastIndexOf(":") + 1));
+
+/**
+ * Milestones on qualified referrals: each time the referrer's count of
+ * qualified referrals reaches a milestone, its grants are made once for that
+ * crossing (keyed `milestone:<referrer>:<grant>:<crossing>`); when the count
+ * drops below it again, the live entry is revoked, or taken back by a debt if
+ * spent. The next crossing is a new entry. No I/O.
+ */
+export function planQualifiedMilestones(
+  rules: RewardRules,
+  s: { referrerId: string; referralId: string; qualified: number; now: number },
+  entries: readonly MilestoneEntry[],
+): MilestoneAction[] {
+  if (rules.qualifiedBy !== "conversion") return [];
+  const actions: MilestoneAction[] = [];
+  for (const milestone of rules.milestones) {
+    for (const grant of milestone.grants) {
+      const prefix = `milestone:${s.referrerId}:${grant.id}:`;
+      const own = entries
+        .filter((entry) => entry.dedupeKey.startsWith(prefix) && !entry.dedupeKey.endsWith(":clawback"))
+        .sort((a, b) => crossingOf(a.dedupeKey) - crossingOf(b.dedupeKey));
+      const last = own.at(-1);
+      const debt = last && entries.find((entry) => entry.dedupeKey === `${last.dedupeKey}:clawback`);
+      const live =
+        last !== undefined &&
+        !debt &&
+        (last.status === "active" || last.status === "pending" || last.status === "redeemed");
+      if (s.qualified >= milestone.signups && !live) {
+        const crossing = (last ? crossingOf(last.dedupeKey) : 0) + 1;
+        actions.push({
+          kind: "grant",
+          grant: plan(rules, grant, s.now, {
+            userId: s.referrerId,
+            referralId: s.referralId,
+            role: "referrer",
+            trigger: "milestone",
+            triggerId: s.referralId,
+            dedupeKey: `${prefix}${crossing}`,
+            condition: {
+              kind: "qualified",
+              referrerId: s.referrerId,
+              count: milestone.signups,
+              convertedBy: s.now - qualifyingHoldMs(rules),
+            },
+          }),
+        });
+      } else if (s.qualified < milestone.signups && live && last) {
+        const spent = last.status === "redeemed" || last.fulfilledAt !== null;
+        actions.push(spent ? { kind: "debt", entry: last } : { kind: "revoke", id: last.id, from: last.status });
+      }
+    }
+  }
+  return actions;
 }

@@ -90,7 +90,7 @@ export const attributions = createRouter().openapi(attributeRoute, async (c) => 
   return c.json(
     {
       referral: referralJson(result.referral),
-      rewards: result.rewards.map(rewardJson),
+      rewards: result.rewards.map((row) => rewardJson(row)),
       tokenStatus: result.tokenStatus,
     },
     result.created ? 201 : 200,

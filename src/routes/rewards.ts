@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter, errorResponse } from "../openapi";
-import { EntitlementsSchema, examples, RewardSchema, UserIdParam } from "../schemas";
-import { entitlementsOf, redeem, rewardJson, rewardPage } from "../services/rewards";
+import { ChooseSchema, EntitlementsSchema, examples, RewardSchema, UserIdParam } from "../schemas";
+import { choose, entitlementsOf, redeem, rewardJson, rewardPage } from "../services/rewards";
 
 const listRoute = createRoute({
   method: "get",
@@ -60,6 +60,28 @@ const redeemRoute = createRoute({
   },
 });
 
+const chooseRoute = createRoute({
+  method: "post",
+  path: "/api/rewards/{id}/choose",
+  tags: ["rewards"],
+  summary: "Take one of the options of a reward that offers a choice (once; the same choice again is a no-op)",
+  security: [{ ApiKey: [] }],
+  request: {
+    params: z.object({ id: z.uuid().max(36).openapi({ example: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01" }) }),
+    body: { content: { "application/json": { schema: ChooseSchema } }, required: true },
+  },
+  responses: {
+    200: {
+      description: "The reward, now the chosen option",
+      content: { "application/json": { schema: RewardSchema } },
+    },
+    400: errorResponse("The choice is not one of the reward's options"),
+    401: errorResponse("Missing or wrong API key"),
+    404: errorResponse("No such reward"),
+    409: errorResponse("Another option was already taken, the reward offers no choice, or it was revoked or expired"),
+  },
+});
+
 export const rewards = createRouter()
   .openapi(listRoute, async (c) => {
     const { cursor, limit } = c.req.valid("query");
@@ -70,4 +92,11 @@ export const rewards = createRouter()
   )
   .openapi(redeemRoute, async (c) =>
     c.json(rewardJson(await redeem(c.var.db, c.req.valid("param").id, Date.now())), 200),
-  );
+  )
+  .openapi(chooseRoute, async (c) => {
+    const now = Date.now();
+    return c.json(
+      rewardJson(await choose(c.var.db, c.req.valid("param").id, c.req.valid("json").choice, now), now),
+      200,
+    );
+  });

@@ -11,7 +11,8 @@ import { describeError } from "../log";
 import { credentialKey, overLimit, RETRY_AFTER_S, rateLimit } from "../middleware/limits";
 import { requireWidgetToken, type WidgetEnv } from "../middleware/widget-token";
 import { createRouter, errorResponse } from "../openapi";
-import { EntitlementsSchema, examples, RewardSchema } from "../schemas";
+import { ChooseSchema, EntitlementsSchema, examples, RewardSchema } from "../schemas";
+import { choose, rewardJson } from "../services/rewards";
 import { leaderboard, userTimeseries, widgetSummary } from "../services/widgets";
 import { EmbedPage, EmbedProblem } from "../widgets/embed-page";
 
@@ -130,6 +131,28 @@ const leaderboardRoute = createRoute({
   responses: { ...cached(LeaderboardSchema, "The ranking"), 400: errorResponse("limit is not 1-50") },
 });
 
+const chooseRoute = createRoute({
+  method: "post",
+  path: "/widgets/v1/me/rewards/{id}/choose",
+  tags: ["widgets"],
+  summary: "The signed-in user takes one of the options of their reward that offers a choice",
+  security,
+  request: {
+    params: z.object({ id: z.uuid().max(36).openapi({ example: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01" }) }),
+    body: { content: { "application/json": { schema: ChooseSchema } }, required: true },
+  },
+  responses: {
+    200: {
+      description: "The reward, now the chosen option",
+      content: { "application/json": { schema: RewardSchema } },
+    },
+    400: errorResponse("The choice is not one of the reward's options"),
+    401: errorResponse("Missing, invalid or expired widget token"),
+    404: errorResponse("No such reward of this user"),
+    409: errorResponse("Another option was already taken, the reward offers no choice, or it was revoked or expired"),
+  },
+});
+
 const embedRoute = createRoute({
   method: "get",
   path: "/widgets/v1/embed",
@@ -210,8 +233,8 @@ function securityHeaders(c: Context<WidgetEnv>, nonce: string) {
 export const widgetApi = createRouter<WidgetEnv>();
 const corsForWidgetOrigins = cors({
   origin: (requestOrigin) => requestOrigin,
-  allowMethods: ["GET", "OPTIONS"],
-  allowHeaders: ["Authorization", "If-None-Match"],
+  allowMethods: ["GET", "POST", "OPTIONS"],
+  allowHeaders: ["Authorization", "If-None-Match", "Content-Type"],
   exposeHeaders: ["ETag"],
   maxAge: 600,
 });
@@ -246,6 +269,13 @@ export const widgets = widgetApi
       await leaderboard(deps(c), c.req.valid("query").limit, { viewerId: c.var.widgetUserId, masked: true }),
     ),
   )
+  .openapi(chooseRoute, async (c) => {
+    const now = Date.now();
+    const { id } = c.req.valid("param");
+    const reward = await choose(deps(c).db, id, c.req.valid("json").choice, now, c.var.widgetUserId);
+    c.header("Cache-Control", "no-store");
+    return c.json(rewardJson(reward, now), 200);
+  })
   .openapi(embedRoute, async (c) => {
     const nonce = crypto.randomUUID().replace(/-/g, "");
     securityHeaders(c, nonce);

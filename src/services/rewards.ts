@@ -1,7 +1,9 @@
 import type { Config } from "../config";
-import type { Db } from "../db/client";
+import { type Db, runBatch } from "../db/client";
 import {
   activeEntries,
+  choicesDue,
+  chooseStatement,
   findReward,
   listRewards,
   type PageCursor,
@@ -9,11 +11,15 @@ import {
   redeemReward,
 } from "../db/queries/rewards";
 import { fromBase64Url, toBase64Url } from "../domain/crypto";
-import { computeEntitlements, type Entitlements } from "../domain/ledger";
+import { computeEntitlements, type Entitlements, statusAt } from "../domain/ledger";
+import type { ChoiceOffer } from "../domain/rules";
 import { ApiError } from "../errors";
 
-/** A ledger entry as the API shows it. */
-export function rewardJson(row: RewardRow) {
+/**
+ * A ledger entry as the API shows it, with its status at `now`: a pending
+ * entry whose hold has ended shows as active, as entitlements count it.
+ */
+export function rewardJson(row: RewardRow, now = Date.now()) {
   const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
   return {
     id: row.id,
@@ -23,7 +29,7 @@ export function rewardJson(row: RewardRow) {
     amount: row.amount,
     currency: row.currency,
     feature: row.feature,
-    status: row.status,
+    status: statusAt(row, now),
     rule: row.rule,
     trigger: row.trigger,
     triggerId: row.triggerId,
@@ -31,7 +37,59 @@ export function rewardJson(row: RewardRow) {
     validUntil: iso(row.validUntil),
     createdAt: iso(row.createdAt) as string,
     redeemedAt: iso(row.redeemedAt),
+    availableAt: row.status === "pending" ? iso(row.availableAt) : null,
+    choices: offersOf(row)?.map((offer) => ({ ...offer, validUntil: iso(offer.validUntil) })) ?? null,
+    chooseBy: row.choices !== null && row.choice === null ? iso(row.chooseBy) : null,
+    choice: row.choice,
   };
+}
+
+function offersOf(row: Pick<RewardRow, "choices">): ChoiceOffer[] | null {
+  return row.choices === null ? null : (JSON.parse(row.choices) as ChoiceOffer[]);
+}
+
+/**
+ * Takes the referrer's choice for an entry offering one: exactly once, even
+ * under concurrent calls (see chooseStatement). Choosing the option already
+ * taken returns the entry; another one is a conflict. With `userId` (a widget
+ * token) the entry must be that user's.
+ */
+export async function choose(db: Db, id: string, choice: string, now: number, userId?: string): Promise<RewardRow> {
+  const reward = await findReward(db, id);
+  if (!reward || (userId !== undefined && reward.userId !== userId)) {
+    throw new ApiError(404, "reward_not_found", `No reward ${id}`);
+  }
+  const offers = offersOf(reward);
+  if (!offers) throw new ApiError(409, "no_choice", "This reward offers no choice");
+  const offer = offers.find((o) => o.id === choice);
+  if (!offer) {
+    const ids = offers.map((o) => o.id).join(", ");
+    throw new ApiError(400, "invalid_request", `choice: not one of this reward's options (${ids})`, "choice");
+  }
+  if (reward.choice === null && reward.status === "pending") await runBatch(db, [chooseStatement(db, id, offer, now)]);
+  const current = (await findReward(db, id)) ?? reward;
+  if (current.choice === choice) return current;
+  if (current.choice !== null) {
+    throw new ApiError(409, "already_chosen", `The reward was already chosen: ${current.choice}`);
+  }
+  throw new ApiError(409, "invalid_transition", `The reward is ${current.status}: it can no longer be chosen`);
+}
+
+const CHOICE_CHUNK = 100;
+
+/** Takes the first option for every entry whose time to choose has run out; returns how many. Idempotent. */
+export async function chooseDefaults(db: Db, now: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const due = await choicesDue(db, now, CHOICE_CHUNK);
+    const statements = due.flatMap((row) => {
+      const first = offersOf(row)?.[0];
+      return first ? [chooseStatement(db, row.id, first, now)] : [];
+    });
+    const results = statements.length > 0 ? await runBatch(db, statements) : [];
+    total += results.reduce((sum, result) => sum + (result.meta?.changes ?? 0), 0);
+    if (due.length < CHOICE_CHUNK) return total;
+  }
 }
 
 const encoder = new TextEncoder();
@@ -52,7 +110,10 @@ export async function rewardPage(db: Db, userId: string, limit: number, cursor?:
   const rows = await listRewards(db, userId, limit + 1, cursor ? decodeCursor(cursor) : undefined);
   const page = rows.slice(0, limit);
   const last = page.at(-1);
-  return { rewards: page.map(rewardJson), nextCursor: rows.length > limit && last ? encodeCursor(last) : null };
+  return {
+    rewards: page.map((row) => rewardJson(row)),
+    nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+  };
 }
 
 export async function entitlementsOf(
@@ -60,7 +121,7 @@ export async function entitlementsOf(
   userId: string,
   now: number,
 ): Promise<Entitlements> {
-  return computeEntitlements(deps.config.rules, await activeEntries(deps.db, userId), now);
+  return computeEntitlements(deps.config.rules, await activeEntries(deps.db, userId, now), now);
 }
 
 /** Redeems an active entry; redeeming it again is a no-op that returns it. */

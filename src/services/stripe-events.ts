@@ -1,9 +1,9 @@
-import { and, eq, ne } from "drizzle-orm";
+import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Config } from "../config";
 import { type BatchItem, type Db, runBatch } from "../db/client";
 import { bumpCounterStatements, findReferralByReferee, type ReferralRow } from "../db/queries/referrals";
-import { grantStatement, rewardsByDedupeKeys, setRewardStatusStatement } from "../db/queries/rewards";
+import { rewardActionStatements, rewardsByDedupeKeys } from "../db/queries/rewards";
 import {
   customerUser,
   deferredEvents,
@@ -24,7 +24,7 @@ import {
   upsertDisputeStatement,
   userFacts,
 } from "../db/queries/stripe";
-import { referrals, rewards } from "../db/schema";
+import { referrals } from "../db/schema";
 import {
   type ChargeFact,
   conversionRewardActions,
@@ -34,7 +34,6 @@ import {
   mergeDispute,
   type PaymentFact,
 } from "../domain/conversion";
-import { REVOKED_BY_STRIPE } from "../domain/ledger";
 import { planConversionGrants } from "../domain/rules";
 import { utcDay } from "../domain/visitor";
 import { ApiError } from "../errors";
@@ -44,6 +43,8 @@ import { eventFacts } from "../stripe/handlers";
 import { chargeFact, chargeSchema } from "../stripe/handlers/charge-refunded";
 import { attributeAtCheckout, checkoutUser, readCheckoutCarriers } from "./checkout-attribution";
 import { promotionCodeStateStatement } from "./promotion-codes";
+import { qualifiedMilestoneStatements } from "./qualified-milestones";
+import { recurringRewardStatements } from "./recurring-rewards";
 
 export interface StripeDeps {
   db: Db;
@@ -375,39 +376,33 @@ async function referralStatements(
     refereeId: referral.refereeId,
     triggerId: converting.id,
     at: converting.paidAt,
+    amount: converting.amount,
+    currency: converting.currency,
   });
   const existing = await rewardsByDedupeKeys(
     db,
     planned.flatMap((grant) => [grant.dedupeKey, `${grant.dedupeKey}:clawback`]),
   );
   const actions = conversionRewardActions(planned, new Map(existing.map((row) => [row.dedupeKey, row])), state);
-  for (const action of actions) {
-    switch (action.kind) {
-      case "insert":
-        statements.push(grantStatement(db, action.grant, now, action.status, REVOKED_BY_STRIPE));
-        break;
-      case "debt":
-        statements.push(grantStatement(db, action.grant, now));
-        break;
-      case "set_status":
-        statements.push(setRewardStatusStatement(db, action.id, action.from, action.to, now, REVOKED_BY_STRIPE));
-        break;
-      case "retarget":
-        statements.push(
-          db
-            .update(rewards)
-            .set({
-              triggerId: action.grant.triggerId,
-              amount: action.grant.amount,
-              validFrom: action.grant.validFrom,
-              validUntil: action.grant.validUntil,
-              updatedAt: now,
-            })
-            .where(and(eq(rewards.id, action.id), ne(rewards.status, "redeemed"))),
-        );
-        break;
-    }
-  }
+  statements.push(...rewardActionStatements(db, actions, now));
+  // Rules that reward each of the referee's first invoices.
+  statements.push(
+    ...(await recurringRewardStatements(
+      { db, config },
+      referral,
+      { payments: [...payments.values()], charges: [...charges.values()], disputes: [...disputes.values()] },
+      now,
+    )),
+  );
+  // Milestones that count qualified conversions: this referral may have just qualified or stopped qualifying.
+  statements.push(
+    ...(await qualifiedMilestoneStatements(
+      { db, config },
+      referral.referrerId,
+      { referralId: referral.id, convertedAt: next.convertedAt, clawedBackAt: next.clawedBackAt },
+      now,
+    )),
+  );
   return statements;
 }
 

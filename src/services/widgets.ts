@@ -57,7 +57,7 @@ export async function widgetSummary(deps: ReadDeps, userId: string, now: number)
       conversions: row.conversions,
       conversionRate: ratio(row.conversions, row.signups),
     },
-    rewards: { counts, recent: rewards.latest.map(rewardJson) },
+    rewards: { counts, recent: rewards.latest.map((row) => rewardJson(row, now)) },
     entitlements,
   };
 }

@@ -312,6 +312,9 @@ export const EmbedPage: FC<{ nonce: string; brand: WidgetBrand; summary: Summary
                     <td>{rewardLabel(reward)}</td>
                     <td>
                       <span class={`badge ${reward.status}`}>{reward.status}</span>
+                      {reward.availableAt ? (
+                        <span class="available"> until {date.format(new Date(reward.availableAt))}</span>
+                      ) : null}
                     </td>
                     <td>{reward.validUntil ? date.format(new Date(reward.validUntil)) : "Never"}</td>
                   </tr>

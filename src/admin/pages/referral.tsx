@@ -184,6 +184,11 @@ export const ReferralPage: FC<{ ctx: PageContext; story: Story; clawbackDays: nu
                     <td class="num">{formatAmount(reward)}</td>
                     <td>
                       <Status status={reward.status} />
+                      {reward.status === "pending" && reward.availableAt !== null ? (
+                        <div class="muted">
+                          available <When at={reward.availableAt} />
+                        </div>
+                      ) : null}
                     </td>
                   </tr>
                 ))}

@@ -285,6 +285,11 @@ export const ReferrerPage: FC<{ ctx: PageContext; view: ReferrerView }> = ({ ctx
                     <td>
                       <Status status={r.status} />
                       {r.revokedBy ? <div class="muted">{`by ${r.revokedBy}`}</div> : null}
+                      {r.status === "pending" && r.availableAt !== null ? (
+                        <div class="muted">
+                          available <When at={r.availableAt} />
+                        </div>
+                      ) : null}
                     </td>
                     <td>
                       {r.rule} / {r.trigger}

@@ -1,5 +1,6 @@
 import type { FC } from "hono/jsx";
 import type { Config } from "../../config";
+import { DEFAULT_CHOOSE_WITHIN_DAYS } from "../../domain/rules";
 import { formatAmount, formatNumber, Layout, type PageContext } from "../layout";
 
 /**
@@ -23,6 +24,20 @@ const validity = (grant: Grant) =>
     : [grant.validFor.months && `${grant.validFor.months} months`, grant.validFor.days && `${grant.validFor.days} days`]
         .filter(Boolean)
         .join(" ");
+
+/** The reward mechanics a rule adds: hold, recurrence, cap. */
+const mechanics = (grant: Grant) =>
+  [
+    grant.holdDays ? `held ${grant.holdDays} days` : null,
+    grant.recurring?.invoices ? `each of the first ${grant.recurring.invoices} invoices` : null,
+    grant.recurring?.months ? `each invoice of the first ${grant.recurring.months} months` : null,
+    grant.capPerReferral !== undefined ? `at most ${formatNumber(grant.capPerReferral)} per referral` : null,
+    grant.choices
+      ? `the referrer chooses ${grant.choices.map((option) => option.id).join(" or ")} within ${grant.chooseWithinDays ?? DEFAULT_CHOOSE_WITHIN_DAYS} days`
+      : null,
+  ]
+    .filter(Boolean)
+    .join("; ");
 
 const GrantTable: FC<{ caption: string; grants: Grant[] }> = ({ caption, grants }) => (
   <div class="scroll">
@@ -53,14 +68,19 @@ const GrantTable: FC<{ caption: string; grants: Grant[] }> = ({ caption, grants 
               </td>
               <td>{g.type}</td>
               <td class="num">
-                {formatAmount({
-                  type: g.type,
-                  amount: g.amount,
-                  currency: g.currency ?? null,
-                  feature: g.feature ?? null,
-                })}
+                {g.percent !== undefined
+                  ? `${g.percent}% of the invoice`
+                  : formatAmount({
+                      type: g.type,
+                      amount: g.amount ?? 0,
+                      currency: g.currency ?? null,
+                      feature: g.feature ?? null,
+                    })}
               </td>
-              <td>{validity(g)}</td>
+              <td>
+                {validity(g)}
+                {mechanics(g) ? <span class="muted"> ({mechanics(g)})</span> : null}
+              </td>
             </tr>
           ))
         )}
@@ -206,7 +226,10 @@ export const SettingsPage: FC<{ ctx: PageContext; config: Config; bound: Record<
           <GrantTable caption="On conversion, to the referee" grants={rules.conversion.referee} />
         </div>
         {rules.milestones.map((m) => (
-          <GrantTable caption={`Milestone ${m.id}: at ${formatNumber(m.signups)} signups`} grants={m.grants} />
+          <GrantTable
+            caption={`Milestone ${m.id}: at ${formatNumber(m.signups)} ${rules.qualifiedBy === "conversion" ? "qualified conversions" : "signups"}`}
+            grants={m.grants}
+          />
         ))}
         {rules.multipliers.length === 0 ? (
           <p class="empty">No multipliers (promotions) configured.</p>

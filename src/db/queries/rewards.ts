@@ -1,6 +1,8 @@
-import { and, desc, eq, inArray, isNotNull, lt, lte, or, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, isNotNull, isNull, lt, lte, ne, or, sql } from "drizzle-orm";
+import type { RewardAction } from "../../domain/conversion";
 import type { EntitlementEntry } from "../../domain/ledger";
-import type { GrantCondition, PlannedGrant } from "../../domain/rules";
+import { REVOKED_BY_STRIPE } from "../../domain/ledger";
+import type { ChoiceOffer, GrantCondition, PlannedGrant } from "../../domain/rules";
 import type { BatchItem, Db } from "../client";
 import { type RewardStatus, referralCodes, referrals, rewards } from "../schema";
 
@@ -14,7 +16,36 @@ function conditionSql(condition: GrantCondition) {
       return sql`EXISTS (SELECT 1 FROM ${referrals} WHERE ${referrals.id} = ${condition.referralId} AND ${referrals.referrerRewarded} = 1)`;
     case "milestone":
       return sql`(SELECT ${referralCodes.signups} FROM ${referralCodes} WHERE ${referralCodes.userId} = ${condition.referrerId}) >= ${condition.signups}`;
+    case "qualified":
+      return sql`(${qualifiedCountSql(condition.referrerId, condition.convertedBy)}) >= ${condition.count}`;
   }
+}
+
+/** How many of the referrer's referrals converted by `convertedBy` and were not clawed back. */
+function qualifiedCountSql(referrerId: string, convertedBy: number, except?: string) {
+  return sql`SELECT count(*) FROM ${referrals} WHERE ${referrals.referrerId} = ${referrerId}
+    AND ${referrals.convertedAt} IS NOT NULL AND ${referrals.convertedAt} <= ${convertedBy}
+    AND ${referrals.clawedBackAt} IS NULL${except === undefined ? sql`` : sql` AND ${referrals.id} <> ${except}`}`;
+}
+
+export async function qualifiedCount(db: Db, referrerId: string, convertedBy: number, except?: string) {
+  const row = await db.get<[number]>(sql`${qualifiedCountSql(referrerId, convertedBy, except)}`);
+  return Number(Array.isArray(row) ? row[0] : Object.values(row as object)[0]);
+}
+
+/** A referrer's milestone entries and their debts, for the given milestone rules. */
+export function milestoneEntries(db: Db, userId: string, rules: readonly string[]) {
+  if (rules.length === 0) return Promise.resolve([]);
+  return db
+    .select()
+    .from(rewards)
+    .where(
+      and(
+        eq(rewards.userId, userId),
+        inArray(rewards.rule, [...rules]),
+        inArray(rewards.trigger, ["milestone", "clawback"]),
+      ),
+    );
 }
 
 /**
@@ -26,17 +57,21 @@ export function grantStatement(
   db: Db,
   grant: PlannedGrant,
   now: number,
-  status: RewardStatus = "active",
+  status: RewardStatus = grant.availableAt !== null ? "pending" : "active",
   revokedBy: string | null = null,
 ): BatchItem {
   const revoked = status === "revoked";
+  // Only an entry waiting out its hold carries the date it becomes usable (see schema).
+  const availableAt = status === "pending" ? grant.availableAt : null;
   return db.run(sql`
     INSERT INTO ${rewards} (id, user_id, referral_id, type, amount, currency, feature, status, rule, "trigger",
-      trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at, revoked_at, revoked_by)
+      trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at, revoked_at, revoked_by, available_at,
+      choices, choose_by)
     SELECT ${crypto.randomUUID()}, ${grant.userId}, ${grant.referralId}, ${grant.type}, ${grant.amount},
       ${grant.currency}, ${grant.feature}, ${status}, ${grant.rule}, ${grant.trigger}, ${grant.triggerId},
       ${grant.dedupeKey}, ${grant.validFrom}, ${grant.validUntil}, ${now}, ${now},
-      ${revoked ? now : null}, ${revoked ? revokedBy : null}
+      ${revoked ? now : null}, ${revoked ? revokedBy : null}, ${availableAt}, ${grant.choices ?? null},
+      ${grant.chooseBy ?? null}
     WHERE ${conditionSql(grant.condition)}
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING *`);
@@ -66,6 +101,10 @@ export function rewardFromRaw(raw: Record<string, unknown>): RewardRow {
     externalRef: raw.external_ref as string | null,
     revokedAt: raw.revoked_at as number | null,
     revokedBy: raw.revoked_by as string | null,
+    availableAt: (raw.available_at as number | null) ?? null,
+    choices: (raw.choices as string | null) ?? null,
+    chooseBy: (raw.choose_by as number | null) ?? null,
+    choice: (raw.choice as string | null) ?? null,
   };
 }
 
@@ -98,6 +137,7 @@ export function clawbackStatement(
       dedupeKey: `${reward.dedupeKey}:clawback`,
       validFrom: now,
       validUntil: null,
+      availableAt: null,
       condition: { kind: "always" },
     },
     now,
@@ -120,12 +160,15 @@ export function setRewardStatusStatement(
   to: RewardStatus,
   now: number,
   revokedBy: string | null = null,
+  availableAt: number | null = null,
 ) {
   return db
     .update(rewards)
     .set({
       status: to,
       updatedAt: now,
+      // Pending for a dispute or an operator's hold waits indefinitely; pending for a holding period until its end.
+      ...(to === "pending" ? { availableAt } : {}),
       ...(to === "revoked" ? { revokedAt: now, revokedBy } : {}),
       ...(from === "revoked" ? { revokedAt: null, revokedBy: null } : {}),
       ...(from === "revoked" && to === "redeemed" ? { redeemedAt: sql`coalesce(${rewards.fulfilledAt}, ${now})` } : {}),
@@ -143,6 +186,10 @@ export function rewardsByDedupeKeys(db: Db, keys: readonly string[]) {
       triggerId: rewards.triggerId,
       revokedBy: rewards.revokedBy,
       fulfilledAt: rewards.fulfilledAt,
+      amount: rewards.amount,
+      availableAt: rewards.availableAt,
+      choices: rewards.choices,
+      choice: rewards.choice,
     })
     .from(rewards)
     .where(inArray(rewards.dedupeKey, [...keys]));
@@ -169,8 +216,13 @@ export function listRewards(db: Db, userId: string, limit: number, cursor?: Page
     .limit(limit);
 }
 
-/** The active entries of a user: what entitlements are computed from. */
-export function activeEntries(db: Db, userId: string): Promise<EntitlementEntry[]> {
+/** Pending entries usable at `now`: past their hold, with their option taken if they offer one. */
+const usableWhilePending = (now: number) =>
+  sql`(${rewards.status} = 'pending' AND ${rewards.availableAt} IS NOT NULL AND ${rewards.availableAt} <= ${now}
+    AND (${rewards.choices} IS NULL OR ${rewards.choice} IS NOT NULL))`;
+
+/** The active entries of a user, and pending ones past their hold: what entitlements are computed from. */
+export function activeEntries(db: Db, userId: string, now: number): Promise<EntitlementEntry[]> {
   return db
     .select({
       type: rewards.type,
@@ -179,9 +231,17 @@ export function activeEntries(db: Db, userId: string): Promise<EntitlementEntry[
       status: rewards.status,
       validFrom: rewards.validFrom,
       validUntil: rewards.validUntil,
+      availableAt: rewards.availableAt,
+      choices: rewards.choices,
+      choice: rewards.choice,
     })
     .from(rewards)
-    .where(and(eq(rewards.userId, userId), eq(rewards.status, "active")));
+    .where(
+      and(
+        eq(rewards.userId, userId),
+        or(eq(rewards.status, "active"), and(eq(rewards.status, "pending"), usableWhilePending(now))),
+      ),
+    );
 }
 
 export function findReward(db: Db, id: string): Promise<RewardRow | undefined> {
@@ -196,7 +256,7 @@ export async function redeemReward(db: Db, id: string, now: number): Promise<Rew
     .where(
       and(
         eq(rewards.id, id),
-        eq(rewards.status, "active"),
+        or(eq(rewards.status, "active"), usableWhilePending(now)),
         or(sql`${rewards.validUntil} IS NULL`, sql`${rewards.validUntil} > ${now}`),
       ),
     )
@@ -205,6 +265,25 @@ export async function redeemReward(db: Db, id: string, now: number): Promise<Rew
 }
 
 const EXPIRY_CHUNK = 500;
+
+/**
+ * Moves pending entries whose hold has ended to `active`, in chunks; returns
+ * how many moved. Idempotent: an entry moves only from `pending`, once, and
+ * entitlements already counted it from `availableAt`.
+ */
+export async function activateHeldRewards(db: Db, now: number): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const due = db.select({ id: rewards.id }).from(rewards).where(usableWhilePending(now)).limit(EXPIRY_CHUNK);
+    const moved = await db
+      .update(rewards)
+      .set({ status: "active", updatedAt: now })
+      .where(and(inArray(rewards.id, due), usableWhilePending(now)))
+      .returning({ id: rewards.id });
+    total += moved.length;
+    if (moved.length < EXPIRY_CHUNK) return total;
+  }
+}
 
 /** Moves entries past their end to `expired`, in chunks; returns how many moved. */
 export async function expireRewards(db: Db, now: number): Promise<number> {
@@ -224,4 +303,87 @@ export async function expireRewards(db: Db, now: number): Promise<number> {
     total += moved.length;
     if (moved.length < EXPIRY_CHUNK) return total;
   }
+}
+
+/**
+ * The statements that carry out what the Stripe facts ask of the ledger (see
+ * conversionRewardActions): grants, status moves, debts and retargets.
+ */
+export function rewardActionStatements(db: Db, actions: readonly RewardAction[], now: number): BatchItem[] {
+  return actions.map((action) => {
+    if (action.kind === "insert") return grantStatement(db, action.grant, now, action.status, REVOKED_BY_STRIPE);
+    if (action.kind === "debt") return grantStatement(db, action.grant, now);
+    if (action.kind === "set_status") {
+      return setRewardStatusStatement(
+        db,
+        action.id,
+        action.from,
+        action.to,
+        now,
+        REVOKED_BY_STRIPE,
+        action.availableAt,
+      );
+    }
+    return db
+      .update(rewards)
+      .set({
+        triggerId: action.grant.triggerId,
+        // A chosen option is the entry's reward now: only its dates move.
+        amount: sql`CASE WHEN ${rewards.choice} IS NULL THEN ${action.grant.amount} ELSE ${rewards.amount} END`,
+        validFrom: action.grant.validFrom,
+        validUntil: sql`CASE WHEN ${rewards.choice} IS NULL THEN ${action.grant.validUntil} ELSE ${rewards.validUntil} END`,
+        choices: sql`CASE WHEN ${rewards.choice} IS NULL THEN ${action.grant.choices ?? null} ELSE ${rewards.choices} END`,
+        // The hold moves with the payment; an entry pending for a dispute keeps waiting.
+        availableAt: sql`CASE WHEN ${rewards.availableAt} IS NULL THEN NULL ELSE ${action.grant.availableAt} END`,
+        updatedAt: now,
+      })
+      .where(and(eq(rewards.id, action.id), ne(rewards.status, "redeemed")));
+  });
+}
+
+/** A referral's entries (and their debts) made by the given rules. */
+export function rewardsOfReferralRules(db: Db, referralId: string, rules: readonly string[]) {
+  if (rules.length === 0) return Promise.resolve([]);
+  return db
+    .select()
+    .from(rewards)
+    .where(and(eq(rewards.referralId, referralId), inArray(rewards.rule, [...rules])));
+}
+
+/**
+ * Takes an option for an entry awaiting the referrer's choice: the entry
+ * becomes that reward, active (or still pending until its hold ends, or while
+ * a dispute holds it). Guarded on `choice IS NULL`, so of concurrent calls
+ * exactly one changes the entry; the others change nothing.
+ */
+export function chooseStatement(db: Db, id: string, offer: ChoiceOffer, now: number) {
+  return db
+    .update(rewards)
+    .set({
+      choice: offer.id,
+      type: offer.type,
+      amount: offer.amount,
+      currency: offer.currency,
+      feature: offer.feature,
+      validUntil: offer.validUntil,
+      status: sql`CASE WHEN ${rewards.availableAt} IS NOT NULL AND ${rewards.availableAt} <= ${now} THEN 'active' ELSE 'pending' END`,
+      updatedAt: now,
+    })
+    .where(and(eq(rewards.id, id), eq(rewards.status, "pending"), isNull(rewards.choice), isNotNull(rewards.choices)));
+}
+
+/** Entries whose time to choose has run out, `limit` at a time. */
+export function choicesDue(db: Db, now: number, limit: number) {
+  return db
+    .select({ id: rewards.id, choices: rewards.choices })
+    .from(rewards)
+    .where(
+      and(
+        eq(rewards.status, "pending"),
+        isNull(rewards.choice),
+        isNotNull(rewards.choices),
+        lte(rewards.chooseBy, now),
+      ),
+    )
+    .limit(limit);
 }
