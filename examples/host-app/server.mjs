@@ -1,6 +1,6 @@
 // A minimal host product: a signup page and backend on Node (Hono), wired to
 // referral-edge through its client package. It shows the whole loop:
-//   share link → this signup page (?ref=CODE, the ref_token cookie)
+//   share link → this signup page (?ref=CODE, ref_click in the URL, the ref_token cookie)
 //   → signup: the new user's code, the attribution, entitlements, the widget
 //   → "Pay": Stripe-shaped checkout.session.completed + invoice.paid, signed
 //     with the webhook secret, as Stripe would send them.
@@ -39,8 +39,17 @@ const page = (title, body) => html`<!doctype html>
 
 const app = new Hono();
 
-// The signup page: the share link lands here with ?ref=CODE (and the service's ref_token cookie).
+// The signup page: the share link lands here with ?ref=CODE&ref_click=… (and the service's ref_token cookie).
 app.get("/", (c) => {
+  // The click also travels in the URL, for when the service's cookie cannot reach this domain:
+  // keep it in a first-party cookie until signup, and take it out of the address bar.
+  const click = c.req.query("ref_click");
+  if (click) {
+    setCookie(c, "ref_click", click, { httpOnly: true, sameSite: "Lax", path: "/", maxAge: 60 * 24 * 3600 });
+    const url = new URL(c.req.url);
+    url.searchParams.delete("ref_click");
+    return c.redirect(`${url.pathname}${url.search}`, 302);
+  }
   const ref = c.req.query("ref") ?? "";
   return c.html(
     page(
@@ -67,13 +76,15 @@ app.post("/signup", async (c) => {
   };
   users.set(user.id, user);
 
-  // Who brought them: the signed cookie the share link set, and/or the ref code it added to the URL.
+  // Who brought them: the signed cookie the share link set, the same click kept from the URL,
+  // and/or the ref code it added to the URL. The service decides which one wins.
   const token = getCookie(c, "ref_token");
+  const urlToken = getCookie(c, "ref_click");
   const code = typeof form.ref === "string" && form.ref !== "" ? form.ref : undefined;
-  if (token || code) {
+  if (token || urlToken || code) {
     try {
       const { referral } = await referrals.read(
-        referrals.api.attributions.$post({ json: { refereeId: user.id, token, code, email: user.email } }),
+        referrals.api.attributions.$post({ json: { refereeId: user.id, token, urlToken, code, email: user.email } }),
       );
       user.referredBy = referral.referrerId;
     } catch (error) {
