@@ -1,11 +1,17 @@
 /** Small crypto helpers over Web Crypto; no I/O. */
 
+import { decodeBase64Url, encodeBase64Url } from "hono/utils/encode";
+
 const encoder = new TextEncoder();
 
+/**
+ * Unpadded base64url, as every token here has always been written: Hono's
+ * encoder keeps the `=` padding, so it is dropped here.
+ */
 export function toBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  // Hono takes a whole buffer: a view on part of one is copied out first.
+  const whole = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength;
+  return encodeBase64Url((whole ? bytes : bytes.slice()).buffer).replace(/=+$/, "");
 }
 
 /**
@@ -14,12 +20,10 @@ export function toBase64Url(bytes: Uint8Array): string {
  * every distinct token string means distinct bytes.
  */
 export function fromBase64Url(text: string): Uint8Array | null {
+  // atob forgives whitespace and padding; a token has neither.
   if (!/^[A-Za-z0-9_-]*$/.test(text)) return null;
-  const padded = text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4);
   try {
-    const binary = atob(padded);
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    const bytes = decodeBase64Url(text);
     return toBase64Url(bytes) === text ? bytes : null;
   } catch {
     return null;

@@ -160,6 +160,19 @@ describe("CORS on /widgets/*", () => {
     expect(res.headers.get("access-control-expose-headers")).toContain("ETag");
   });
 
+  it("keeps the CORS headers on a 304, so the dashboard can read its revalidation", async () => {
+    await createCode("cors-etag-user", "corsetag");
+    const token = await widgetToken("cors-etag-user");
+    const first = await widgetCall("/widgets/v1/me", token, { origin: DASHBOARD });
+    const again = await widgetCall("/widgets/v1/me", token, {
+      origin: DASHBOARD,
+      "if-none-match": first.headers.get("etag") ?? "",
+    });
+    expect(again.status).toBe(304);
+    expect(again.headers.get("access-control-allow-origin")).toBe(DASHBOARD);
+    expect(again.headers.get("cache-control")).toBe("private, max-age=15");
+  });
+
   it("answers a preflight from an allowed origin", async () => {
     const res = await call("/widgets/v1/me", {
       method: "OPTIONS",
