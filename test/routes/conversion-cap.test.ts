@@ -19,13 +19,13 @@ const RULES = {
 };
 const bindings = { ...env, REWARD_RULES: JSON.stringify(RULES) } as Env;
 
-async function send(event: Parameters<typeof deliver>[0]) {
-  const res = await deliver(event, { bindings });
+async function send(event: Parameters<typeof deliver>[0], ruleBindings = bindings) {
+  const res = await deliver(event, { bindings: ruleBindings });
   expect(res.status).toBe(200);
 }
 
 /** A referee who signs up with `code` and checks out with their own Stripe customer. */
-async function referee(code: string, name: string) {
+async function referee(code: string, name: string, ruleBindings = bindings) {
   const res = await call(
     "/api/attributions",
     {
@@ -33,12 +33,12 @@ async function referee(code: string, name: string) {
       headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
       body: JSON.stringify({ refereeId: name, code }),
     },
-    bindings,
+    ruleBindings,
   );
   expect(res.status).toBe(201);
   const customer = newCustomerId();
-  await send(checkoutCompleted({ userId: name, customer, at: Date.UTC(2026, 9, 1) }));
-  return { pay: (at: number) => send(invoicePaid({ customer, at, id: `in_${name}` })) };
+  await send(checkoutCompleted({ userId: name, customer, at: Date.UTC(2026, 9, 1) }), ruleBindings);
+  return { pay: (at: number) => send(invoicePaid({ customer, at, id: `in_${name}` }), ruleBindings) };
 }
 
 async function rules(userId: string) {
@@ -74,5 +74,22 @@ describe("the monthly cap with qualifiedBy conversion", () => {
     ]);
     expect(await rules("cap-ann")).toEqual(["cap-welcome:in_cap-ann"]);
     expect(await rules("cap-ben")).toEqual(["cap-welcome:in_cap-ben"]);
+  });
+
+  it("by default still caps signup rewards and leaves conversion rewards uncapped", async () => {
+    const signupRules = { ...RULES, qualifiedBy: "signup" };
+    const signupBindings = { ...env, REWARD_RULES: JSON.stringify(signupRules) } as Env;
+    const referrerId = "cap-default-referrer";
+    const code = await createCode(referrerId, "capdefault");
+    const dan = await referee(code, "cap-dan", signupBindings);
+    const eve = await referee(code, "cap-eve", signupBindings);
+    await dan.pay(Date.UTC(2026, 10, 5));
+    await eve.pay(Date.UTC(2026, 10, 6));
+
+    expect(await rules(referrerId)).toEqual([
+      "cap-credit:in_cap-dan",
+      "cap-credit:in_cap-eve",
+      expect.stringMatching(/^cap-signup:/),
+    ]);
   });
 });
