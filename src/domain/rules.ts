@@ -282,12 +282,29 @@ export type GrantCondition =
   /** The referrer has at least `count` converted referrals, converted by `convertedBy` and not clawed back. */
   | { kind: "qualified"; referrerId: string; count: number; convertedBy: number }
   | { kind: "referrer_rewarded"; referralId: string }
+  /**
+   * Fewer than `cap` of the referrer's other referrals converted in the month
+   * (`monthStart`..`monthEnd`) got the referrer a conversion entry.
+   */
+  | {
+      kind: "conversion_cap";
+      referrerId: string;
+      referralId: string;
+      cap: number;
+      monthStart: number;
+      monthEnd: number;
+    }
   | { kind: "milestone"; referrerId: string; signups: number };
 
-/** The monthly cap in force for a signup at `at`: how many rewarded referrals, in which month. */
+/**
+ * The monthly cap in force for a signup at `at`: how many rewarded referrals,
+ * in which month. With `qualifiedBy: "conversion"` the cap counts conversions
+ * instead (see planConversionGrants), so no signup is over it.
+ */
 export function capWindow(rules: RewardRules, at: number): { cap: number; monthStart: number; monthEnd: number } {
   const { start, end } = monthWindow(at);
-  return { cap: rules.caps.rewardedReferralsPerMonth, monthStart: start, monthEnd: end };
+  const cap = rules.qualifiedBy === "conversion" ? Number.MAX_SAFE_INTEGER : rules.caps.rewardedReferralsPerMonth;
+  return { cap, monthStart: start, monthEnd: end };
 }
 
 /** One ledger entry to create, with the reason it exists. */
@@ -449,9 +466,25 @@ function conversionSides(rules: RewardRules, s: { referrerId: string; refereeId:
   ] as const;
 }
 
-/** What a referral's first payment grants, to each side (recurring rules: see planRecurringGrants). */
+/**
+ * What a referral's first payment grants, to each side (recurring rules: see
+ * planRecurringGrants). With `qualifiedBy: "conversion"` the referrer's grants
+ * are within the monthly cap, counted by the month the referral converted in.
+ */
 export function planConversionGrants(rules: RewardRules, s: ConversionContext): PlannedGrant[] {
   const payment = { amount: s.amount ?? 0, currency: s.currency ?? "" };
+  const { start, end } = monthWindow(s.at);
+  const referrerCondition: GrantCondition =
+    rules.qualifiedBy === "conversion"
+      ? {
+          kind: "conversion_cap",
+          referrerId: s.referrerId,
+          referralId: s.referralId,
+          cap: rules.caps.rewardedReferralsPerMonth,
+          monthStart: start,
+          monthEnd: end,
+        }
+      : { kind: "always" };
   return conversionSides(rules, s).flatMap(([role, userId, grants]) =>
     grants
       .filter((grant) => !grant.recurring)
@@ -466,7 +499,7 @@ export function planConversionGrants(rules: RewardRules, s: ConversionContext): 
             referralId: s.referralId,
             trigger: "conversion",
             triggerId: s.triggerId,
-            condition: { kind: "always" },
+            condition: role === "referrer" ? referrerCondition : { kind: "always" },
           },
           payment,
         ),

@@ -136,6 +136,31 @@ describe("caps", () => {
   });
 });
 
+describe("caps with qualifiedBy conversion", () => {
+  const rules = { ...DEFAULT_RULES, qualifiedBy: "conversion" as const };
+
+  it("does not cap the referrer's signup rewards", () => {
+    expect(capWindow(rules, at).cap).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
+  it("caps the referrer's conversion rewards in the month of the conversion", () => {
+    const [grant] = planConversionGrants(rules, { ...signup, triggerId: "evt_1" });
+    expect(grant?.condition).toEqual({
+      kind: "conversion_cap",
+      referrerId: "alice",
+      referralId: "ref-1",
+      cap: 50,
+      monthStart: Date.UTC(2026, 10, 1),
+      monthEnd: Date.UTC(2026, 11, 1),
+    });
+  });
+
+  it("leaves conversion rewards uncapped by default", () => {
+    const [grant] = planConversionGrants(DEFAULT_RULES, { ...signup, triggerId: "evt_1" });
+    expect(grant?.condition).toEqual({ kind: "always" });
+  });
+});
+
 describe("conversion grants", () => {
   it("gives the referrer 1000 cents of credit that never expires", () => {
     const grants = planConversionGrants(DEFAULT_RULES, { ...signup, triggerId: "evt_1" });

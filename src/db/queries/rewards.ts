@@ -14,6 +14,13 @@ function conditionSql(condition: GrantCondition) {
       return sql`1`;
     case "referrer_rewarded":
       return sql`EXISTS (SELECT 1 FROM ${referrals} WHERE ${referrals.id} = ${condition.referralId} AND ${referrals.referrerRewarded} = 1)`;
+    case "conversion_cap":
+      // Counted from the stored rows inside the batch that grants, so two conversions in any order never both pass.
+      return sql`(SELECT count(*) FROM ${referrals} WHERE referrer_id = ${condition.referrerId}
+        AND id <> ${condition.referralId}
+        AND converted_at >= ${condition.monthStart} AND converted_at < ${condition.monthEnd}
+        AND EXISTS (SELECT 1 FROM ${rewards} AS granted WHERE granted.referral_id = ${referrals}.id
+          AND granted.user_id = ${condition.referrerId} AND granted."trigger" = 'conversion')) < ${condition.cap}`;
     case "milestone":
       return sql`(SELECT ${referralCodes.signups} FROM ${referralCodes} WHERE ${referralCodes.userId} = ${condition.referrerId}) >= ${condition.signups}`;
     case "qualified":
