@@ -60,25 +60,31 @@ const redeemRoute = createRoute({
   },
 });
 
+/** What both ways to choose (API key here, widget token in widgets.ts) take and answer alike. */
+export const chooseRequest = {
+  params: z.object({ id: z.uuid().max(36).openapi({ example: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01" }) }),
+  body: { content: { "application/json": { schema: ChooseSchema } }, required: true },
+};
+export const chooseAnswers = {
+  200: {
+    description: "The reward, now the chosen option",
+    content: { "application/json": { schema: RewardSchema } },
+  },
+  400: errorResponse("The choice is not one of the reward's options"),
+  409: errorResponse("Another option was already taken, the reward offers no choice, or it was revoked or expired"),
+};
+
 const chooseRoute = createRoute({
   method: "post",
   path: "/api/rewards/{id}/choose",
   tags: ["rewards"],
   summary: "Take one of the options of a reward that offers a choice (once; the same choice again is a no-op)",
   security: [{ ApiKey: [] }],
-  request: {
-    params: z.object({ id: z.uuid().max(36).openapi({ example: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01" }) }),
-    body: { content: { "application/json": { schema: ChooseSchema } }, required: true },
-  },
+  request: chooseRequest,
   responses: {
-    200: {
-      description: "The reward, now the chosen option",
-      content: { "application/json": { schema: RewardSchema } },
-    },
-    400: errorResponse("The choice is not one of the reward's options"),
+    ...chooseAnswers,
     401: errorResponse("Missing or wrong API key"),
     404: errorResponse("No such reward"),
-    409: errorResponse("Another option was already taken, the reward offers no choice, or it was revoked or expired"),
   },
 });
 

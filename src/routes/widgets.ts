@@ -11,10 +11,11 @@ import { describeError } from "../log";
 import { credentialKey, overLimit, RETRY_AFTER_S, rateLimit } from "../middleware/limits";
 import { requireWidgetToken, type WidgetEnv } from "../middleware/widget-token";
 import { createRouter, errorResponse } from "../openapi";
-import { ChooseSchema, EntitlementsSchema, examples, RewardSchema } from "../schemas";
+import { EntitlementsSchema, examples, RewardSchema } from "../schemas";
 import { choose, rewardJson } from "../services/rewards";
 import { leaderboard, userTimeseries, widgetSummary } from "../services/widgets";
 import { EmbedPage, EmbedProblem } from "../widgets/embed-page";
+import { chooseAnswers, chooseRequest } from "./rewards";
 
 const MeSchema = z
   .object({
@@ -137,19 +138,11 @@ const chooseRoute = createRoute({
   tags: ["widgets"],
   summary: "The signed-in user takes one of the options of their reward that offers a choice",
   security,
-  request: {
-    params: z.object({ id: z.uuid().max(36).openapi({ example: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01" }) }),
-    body: { content: { "application/json": { schema: ChooseSchema } }, required: true },
-  },
+  request: chooseRequest,
   responses: {
-    200: {
-      description: "The reward, now the chosen option",
-      content: { "application/json": { schema: RewardSchema } },
-    },
-    400: errorResponse("The choice is not one of the reward's options"),
+    ...chooseAnswers,
     401: errorResponse("Missing, invalid or expired widget token"),
     404: errorResponse("No such reward of this user"),
-    409: errorResponse("Another option was already taken, the reward offers no choice, or it was revoked or expired"),
   },
 });
 
