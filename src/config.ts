@@ -20,25 +20,23 @@ const optionalText = z
   .optional()
   .transform((value) => (value && value.trim() !== "" ? value.trim() : undefined));
 
-const positiveInt = (fallback: number, max: number) =>
+/** A whole number from `min` to `max`; empty or absent means `fallback`. */
+const wholeNumber = (fallback: number, max: number, min = 0) =>
   z
     .string()
     .optional()
     .transform((value) => (value && value.trim() !== "" ? value.trim() : String(fallback)))
     .transform(Number)
-    .pipe(z.number({ message: "must be a whole number" }).int().min(1).max(max));
+    .pipe(z.number({ message: "must be a whole number" }).int().min(min).max(max));
 
-/** Like positiveInt, but 0 is allowed. */
-const wholeNumber = (fallback: number, max: number) =>
-  z
-    .string()
-    .optional()
-    .transform((value) => (value && value.trim() !== "" ? value.trim() : String(fallback)))
-    .transform(Number)
-    .pipe(z.number({ message: "must be a whole number" }).int().min(0).max(max));
+const positiveInt = (fallback: number, max: number) => wholeNumber(fallback, max, 1);
 
-/** The per-client click budget a counter enforces (CLICK_LIMIT_PER_MINUTE); 0 turns it off. */
-const clickLimit = wholeNumber(60, 1_000_000);
+/** The settings a counter object reads: parsed apart, so that a counter never refuses or stalls over a setting it does not use. */
+const counterVars = z.object({
+  /** The per-client click budget a counter enforces; 0 turns it off. */
+  CLICK_LIMIT_PER_MINUTE: wholeNumber(60, 1_000_000),
+  CLICK_LOG_HOT_DAYS: wholeNumber(2, 3650),
+});
 
 /** Text shown to people on the card: bounded, no control characters (nor lone surrogates). */
 const displayText = (max: number) =>
@@ -104,7 +102,7 @@ const configSchema = z.object({
       return url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password;
     }, "must be an origin only (scheme, host, port): share links add /r/CODE to it"),
   CLICK_SHARDS: positiveInt(1, 64),
-  CLICK_LIMIT_PER_MINUTE: clickLimit,
+  CLICK_LIMIT_PER_MINUTE: counterVars.shape.CLICK_LIMIT_PER_MINUTE,
   MAX_REFEREES_PER_CLICK: positiveInt(1, 1000),
   API_KEYS: z
     .string({ message: "is required" })
@@ -124,7 +122,7 @@ const configSchema = z.object({
   ),
   CLAWBACK_DAYS: positiveInt(30, 3650),
   CLICK_RETENTION_DAYS: positiveInt(90, 3650),
-  CLICK_LOG_HOT_DAYS: wholeNumber(2, 3650),
+  CLICK_LOG_HOT_DAYS: counterVars.shape.CLICK_LOG_HOT_DAYS,
   EVENTS_URL: optionalText.pipe(z.url().optional()),
   EVENTS_SECRETS: optionalText
     .transform((value) => (value ? list(value) : []))
@@ -322,11 +320,15 @@ export function getConfig(env: Env): Config {
 }
 
 /**
- * The click budget alone, for the counter objects: they need no other
- * setting, and a counter must not refuse clicks over a setting it never uses.
+ * The counter objects' settings alone (the click budget, the days of click
+ * rows D1 keeps): a counter must not refuse clicks or stall its flushes over
+ * a setting it never uses.
  */
-export function clickLimitPerMinute(env: Env): number {
-  const parsed = clickLimit.safeParse((env as unknown as Record<string, unknown>).CLICK_LIMIT_PER_MINUTE);
-  if (!parsed.success) throw new ConfigError("Invalid configuration: CLICK_LIMIT_PER_MINUTE must be a whole number");
-  return parsed.data;
+export function counterSettings(env: Env): { clickLimitPerMinute: number; clickLogHotDays: number } {
+  const parsed = counterVars.safeParse(env);
+  if (!parsed.success) {
+    const names = [...new Set(parsed.error.issues.map((issue) => String(issue.path[0])))].join(", ");
+    throw new ConfigError(`Invalid configuration: ${names} must be a whole number in range`);
+  }
+  return { clickLimitPerMinute: parsed.data.CLICK_LIMIT_PER_MINUTE, clickLogHotDays: parsed.data.CLICK_LOG_HOT_DAYS };
 }

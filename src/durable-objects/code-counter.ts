@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { clickLimitPerMinute, getConfig } from "../config";
+import { counterSettings } from "../config";
 import { createDb, runBatch } from "../db/client";
 import { clicksInLog } from "../db/queries/click-backlog";
 import {
@@ -166,7 +166,7 @@ export class CodeCounter extends DurableObject<Env> {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     this.schemaReady = false;
-    this.budget = new ClickBudget(clickLimitPerMinute(env));
+    this.budget = new ClickBudget(counterSettings(env).clickLimitPerMinute);
     // An object from before the flush numbers gets their table here: ensureSchema only adds what is missing.
     if (this.sql.exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'code_counts'").toArray().length > 0)
       this.ensureSchema();
@@ -292,7 +292,7 @@ export class CodeCounter extends DurableObject<Env> {
       createDb(this.env.DB),
       clicks.map((click) => click.clickId),
     );
-    const hotSince = Date.now() - getConfig(this.env).clickLogHotDays * 86_400_000;
+    const hotSince = Date.now() - counterSettings(this.env).clickLogHotDays * 86_400_000;
     const cold = clicks.filter((click) => !found.has(click.clickId) && click.at < hotSince);
     if (cold.length > 0) for (const id of await clicksInR2Log(this.env.CLICK_LOG, cold)) found.add(id);
     return found;
@@ -518,7 +518,7 @@ export class CodeCounter extends DurableObject<Env> {
     const drains = this.unflushed() === 0;
     if (drains) this.holdingMark = false;
     const db = createDb(this.env.DB);
-    const hotRows = getConfig(this.env).clickLogHotDays > 0;
+    const hotRows = counterSettings(this.env).clickLogHotDays > 0;
     const timing = { r2Ms: 0, d1StartedAt: 0 };
     try {
       // The raw log first: a flush that fails after this write is retried with
