@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
 import { localD1, startLocalService } from "../scripts/local-service.mjs";
+import { apiText } from "./load.mjs";
 
 const BENCH_CONFIG = ".wrangler.bench-click-log.toml";
 const PORT = 8940;
@@ -101,17 +102,6 @@ function r2Objects(state) {
   }
 }
 
-async function api(service, method, path, body) {
-  const res = await fetch(`${service.base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${service.apiKey}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return text;
-}
-
 /** One person's click: a distinct visitor (address and agent) per click. */
 async function clickOnce(service, code, n) {
   const res = await fetch(`${service.base}/r/${code}`, {
@@ -149,7 +139,7 @@ async function waitForCounts(service, expected, timeoutMs) {
  * ids of one visitor, while a click the service doubled would repeat an id.
  */
 async function logLines(service, day) {
-  const text = await api(service, "GET", `/api/clicks?day=${day}`);
+  const text = await apiText(service, "GET", `/api/clicks?day=${day}`);
   const clicks = text
     .split("\n")
     .filter((line) => line !== "")
@@ -199,7 +189,8 @@ export async function runClickLogBench({
   const failures = [];
   try {
     log(`click log: creating a hot code and ${codes} other codes…`);
-    const create = async (userId) => JSON.parse(await api(service, "POST", "/api/codes", { userId, name: "cl" })).code;
+    const create = async (userId) =>
+      JSON.parse(await apiText(service, "POST", "/api/codes", { userId, name: "cl" })).code;
     const hot = await create("click-log-hot");
     const spread = await inBatches(
       Array.from({ length: codes }, (_, i) => i),

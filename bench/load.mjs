@@ -198,3 +198,15 @@ export async function runOpenLoopInterleaved(scenarios, { rate, rounds, sliceMs,
   }
   return results;
 }
+
+/** One API call to a local service with its key; throws on any answer but 2xx, returns the body's text. */
+export async function apiText(service, method, path, body) {
+  const res = await fetch(`${service.base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${service.apiKey}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+  return text;
+}

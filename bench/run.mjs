@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
 import { localD1, startLocalService } from "../scripts/local-service.mjs";
-import { runInterleaved, runLoad, runOpenLoopInterleaved } from "./load.mjs";
+import { apiText, runInterleaved, runLoad, runOpenLoopInterleaved } from "./load.mjs";
 
 const { values: flags } = parseArgs({
   options: {
@@ -77,14 +77,7 @@ function writeBenchConfigs() {
 
 // --- helpers ---------------------------------------------------------------------
 async function api(service, method, path, body) {
-  const res = await fetch(`${service.base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${service.apiKey}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
-  return JSON.parse(text);
+  return JSON.parse(await apiText(service, method, path, body));
 }
 
 async function inBatches(items, size, fn) {
