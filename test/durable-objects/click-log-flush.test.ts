@@ -188,8 +188,8 @@ describe("the click log in R2", () => {
   it("counts a replayed click once past D1's hot window: its first delivery is found in the R2 log", async () => {
     const code = await createCode("cold-replay-owner", "crpl");
     const stub = counter(code);
-    const flushed = clickInput(code, { at: Date.now() - 60_000 });
-    const lost = clickInput(code, { at: Date.now() - 60_000 });
+    const flushed = clickInput(code, { at: Date.now() - 5_000 });
+    const lost = clickInput(code, { at: Date.now() - 5_000 });
 
     await withBindings(code, { CLICK_LOG_HOT_DAYS: "0" }, async () => {
       await stub.recordClicks([flushed]);
