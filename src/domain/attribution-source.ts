@@ -29,22 +29,21 @@ export interface Carrier {
 }
 
 /**
- * The carrier that wins: the best rank, and between two tokens the newer
- * click (the one the person followed last), the cookie on a tie.
+ * A referee's carriers, best first: the best rank, and between two tokens the
+ * newer click (the one the person followed last), the cookie on a tie. The
+ * first whose code belongs to a live referrer attributes the referee, so a
+ * token for a code that does not exist never hides a real one.
  */
+export function rankedCarriers<C extends Carrier>(carriers: readonly C[]): C[] {
+  return [...carriers].sort(
+    (a, b) =>
+      RANK[a.source] - RANK[b.source] ||
+      (b.click?.issuedAt ?? 0) - (a.click?.issuedAt ?? 0) ||
+      Number(b.source === "cookie") - Number(a.source === "cookie"),
+  );
+}
+
+/** The carrier that wins when every carrier's code exists. */
 export function winningCarrier<C extends Carrier>(carriers: readonly C[]): C | null {
-  let best: C | null = null;
-  for (const carrier of carriers) {
-    if (!best) {
-      best = carrier;
-      continue;
-    }
-    const byRank = RANK[carrier.source] - RANK[best.source];
-    if (byRank < 0) best = carrier;
-    else if (byRank === 0) {
-      const newer = (carrier.click?.issuedAt ?? 0) - (best.click?.issuedAt ?? 0);
-      if (newer > 0 || (newer === 0 && carrier.source === "cookie")) best = carrier;
-    }
-  }
-  return best;
+  return rankedCarriers(carriers)[0] ?? null;
 }

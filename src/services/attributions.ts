@@ -1,6 +1,6 @@
 import type { Config } from "../config";
 import { type Db, runBatch } from "../db/client";
-import { findCode } from "../db/queries/codes";
+import { findCode, type ReferralCodeRow } from "../db/queries/codes";
 import {
   bumpCounterStatements,
   findReferralByReferee,
@@ -13,7 +13,7 @@ import {
   referralFromRaw,
 } from "../db/queries/referrals";
 import { grantStatements, type RewardRow, rewardFromRaw } from "../db/queries/rewards";
-import { type Carrier, winningCarrier } from "../domain/attribution-source";
+import { type Carrier, rankedCarriers } from "../domain/attribution-source";
 import { type TokenStatus, verifyAttributionToken } from "../domain/attribution-token";
 import { parseCode } from "../domain/codes";
 import { emailHash, normalizeEmail } from "../domain/email";
@@ -53,6 +53,25 @@ const FRAUD_MESSAGES: Record<FraudReason, string> = {
 };
 
 /**
+ * The best of a referee's carriers whose code belongs to a live referrer, with
+ * that referrer. A carrier naming a code that does not exist (a typo followed
+ * to the share link) or an erased user's retired code gives way to the next,
+ * so it never hides a real attribution.
+ */
+export async function liveCarrier<C extends Carrier>(
+  db: Db,
+  carriers: readonly C[],
+): Promise<{ carrier: C; owner: ReferralCodeRow } | null> {
+  const owners = new Map<string, ReferralCodeRow | undefined>();
+  for (const carrier of rankedCarriers(carriers)) {
+    if (!owners.has(carrier.code)) owners.set(carrier.code, await findCode(db, carrier.code));
+    const owner = owners.get(carrier.code);
+    if (owner && !owner.userId.startsWith(ERASED_PREFIX)) return { carrier, owner };
+  }
+  return null;
+}
+
+/**
  * Attributes a new user to the referrer whose link (cookie) or code brought
  * them, and grants both sides their rewards: all in one atomic batch, once.
  * The first attribution wins; later calls return it and grant nothing.
@@ -80,19 +99,17 @@ export async function attribute(
     if (!typed) throw new ApiError(400, "invalid_request", "code: not a referral code", "code");
     carriers.push({ source: "code", code: typed });
   }
-  const carrier = winningCarrier(carriers);
-  if (!carrier) {
+  const [best] = rankedCarriers(carriers);
+  if (!best) {
     const token = tokenStatus === "missing" ? "no token was sent" : `the token is ${tokenStatus.replace("_", " ")}`;
     throw new ApiError(400, "no_attribution", `Nothing to attribute: ${token} and no code was given`);
   }
+  const live = await liveCarrier(db, carriers);
+  if (!live) throw new ApiError(404, "code_not_found", `No referral code ${best.code}`);
+  const { carrier, owner } = live;
   if (carrier.click) tokenStatus = "valid";
   const code = carrier.code;
   const click = carrier.click;
-
-  const owner = await findCode(db, code);
-  // An erased user's code (retired for a fresh one, see eraseUser) refers nobody to anyone.
-  if (!owner || owner.userId.startsWith(ERASED_PREFIX))
-    throw new ApiError(404, "code_not_found", `No referral code ${code}`);
 
   const clickId = click?.clickId ?? null;
   const refuse = async (reason: FraudReason): Promise<never> => {

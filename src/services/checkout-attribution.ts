@@ -1,7 +1,7 @@
 import { and, eq, inArray, isNotNull } from "drizzle-orm";
 import type { Config } from "../config";
 import type { BatchItem, Db } from "../db/client";
-import { findCode, type ReferralCodeRow } from "../db/queries/codes";
+import type { ReferralCodeRow } from "../db/queries/codes";
 import {
   bumpCounterStatements,
   insertReferralStatement,
@@ -18,8 +18,8 @@ import { emailHash } from "../domain/email";
 import { capWindow, planSignupGrants } from "../domain/rules";
 import { utcDay } from "../domain/visitor";
 import type { CheckoutCarriers } from "../stripe/facts";
-import type { FraudReason } from "./attributions";
-import { ERASED_PREFIX } from "./privacy";
+import { type FraudReason, liveCarrier } from "./attributions";
+import { clickDetails, referralClickStatement } from "./referral-click";
 
 /**
  * A checkout can attribute a buyer who has no referral yet: by a click token
@@ -111,10 +111,9 @@ export async function attributeAtCheckout(
   now: number,
 ): Promise<CheckoutAttribution> {
   const { db, config } = deps;
-  const carrier = winningCarrier(input.claims.carriers);
-  if (!carrier) return { kind: "none" };
-  const owner = await findCode(db, carrier.code);
-  if (!owner || owner.userId.startsWith(ERASED_PREFIX)) return { kind: "none" };
+  const live = await liveCarrier(db, input.claims.carriers);
+  if (!live) return { kind: "none" };
+  const { carrier, owner } = live;
 
   const clickId = carrier.click?.clickId ?? null;
   const reason = await refusal(deps, input, owner, carrier);
@@ -155,6 +154,10 @@ export async function attributeAtCheckout(
     refereeEmailHash: input.claims.emailHash,
     trialEndsAt: null,
   };
+  // The click's details, as a signup through the API copies them; the click's flush has usually landed by checkout.
+  const details = carrier.click
+    ? await clickDetails(db, undefined, { ...carrier.click, code: carrier.code }, config.clickShards)
+    : null;
   const grants = planSignupGrants(config.rules, {
     referralId: referral.id,
     referrerId: owner.userId,
@@ -170,6 +173,7 @@ export async function attributeAtCheckout(
       ...bumpCounterStatements(db, referral.code, utcDay(input.at), "signups"),
       ...grantStatements(db, grants, now),
       ...(carrier.click ? [recordVisitorStatement(db, input.refereeId, carrier.click.visitorHash, now)] : []),
+      ...(details ? [referralClickStatement(db, referral.id, details)] : []),
     ],
   };
 }

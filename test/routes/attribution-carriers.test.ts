@@ -124,6 +124,39 @@ describe("the click in the signup URL", () => {
     expect(other.body.referral).toMatchObject({ code: newer, source: "cookie" });
   });
 
+  it("passes over a token for a code that does not exist, so a typo followed first never hides the real code", async () => {
+    const real = await createCode("url-owner-typo", "rea");
+    const typo = `${real.slice(0, -1)}${real.endsWith("Z") ? "Y" : "Z"}`;
+    const clickOn = (code: string, issuedAt: number) => ({
+      code,
+      clickId: crypto.randomUUID(),
+      issuedAt,
+      visitorHash: "ef".repeat(16),
+    });
+    const at = Date.now() - 5_000;
+    const typoCookie = await signAttributionToken(clickOn(typo, at + 1000), config.signingKey);
+
+    // The typo's cookie stayed, the real link's URL brought its code: the code attributes.
+    const byCode = await attribute({ refereeId: "url-referee-typo-1", token: typoCookie, code: real });
+    expect(byCode.status).toBe(201);
+    expect(byCode.body.referral).toMatchObject({ code: real, source: "code" });
+
+    // A real click carried in the URL wins over the newer typo's cookie.
+    const byUrl = await attribute({
+      refereeId: "url-referee-typo-2",
+      token: typoCookie,
+      urlToken: await signUrlAttributionToken(clickOn(real, at), config.signingKey),
+    });
+    expect(byUrl.status).toBe(201);
+    expect(byUrl.body.referral).toMatchObject({ code: real, source: "url" });
+
+    // With nothing else, the typo is named in a 404 and nothing is stored.
+    const alone = await attribute({ refereeId: "url-referee-typo-3", token: typoCookie });
+    expect(alone.status).toBe(404);
+    expect(alone.body.error).toEqual({ code: "code_not_found", message: `No referral code ${typo}` });
+    expect(await countRows("SELECT count(*) AS n FROM referrals WHERE referee_id = 'url-referee-typo-3'")).toBe(0);
+  });
+
   it("prefers a valid token to the ref code, and falls back to the code when the token is forged", async () => {
     const clicked = await createCode("url-owner-5", "cli");
     const typed = await createCode("url-owner-6", "typ");

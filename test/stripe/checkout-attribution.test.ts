@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, attribute, click, countRows, createCode } from "../helpers";
+import { api, attribute, click, countRows, createCode, flush } from "../helpers";
 import {
   checkoutCompleted,
   deliver,
@@ -143,8 +143,9 @@ describe("free trials", () => {
 describe("checkouts that name no host user", () => {
   it("attributes a Payment Link buyer by the click forwarded as client_reference_id=ref_<token>, and converts in the same event", async () => {
     const code = await createCode("link-referrer", "link");
-    const res = await click(code, { ip: "192.0.2.80" });
+    const res = await click(code, { ip: "192.0.2.80", headers: { referer: "https://news.example.org/post" } });
     const token = new URL(res.headers.get("location") ?? "").searchParams.get("ref_click");
+    await flush(code);
     const customer = newCustomerId();
     const event = checkoutCompleted({
       userId: null,
@@ -162,6 +163,15 @@ describe("checkouts that name no host user", () => {
       status: "converted",
     });
     expect((await referralOf(customer))?.clickId).toMatch(/^[0-9a-f-]{36}$/);
+    // The referral keeps its click's details, as one made through the API does.
+    expect(
+      await env.DB.prepare(
+        `SELECT referrer_host AS referrerHost, agent_family AS agentFamily FROM referral_clicks
+         WHERE referral_id = (SELECT id FROM referrals WHERE referee_id = ?)`,
+      )
+        .bind(customer)
+        .first(),
+    ).toEqual({ referrerHost: "news.example.org", agentFamily: "chrome" });
     const triggers = (await rulesOf("link-referrer")).map((r) => r.trigger);
     expect(triggers).toContain("signup");
     expect(triggers).toContain("conversion");
