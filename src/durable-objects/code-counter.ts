@@ -518,7 +518,8 @@ export class CodeCounter extends DurableObject<Env> {
     const drains = this.unflushed() === 0;
     if (drains) this.holdingMark = false;
     const db = createDb(this.env.DB);
-    const hotRows = counterSettings(this.env).clickLogHotDays > 0;
+    const { clickLogHotDays } = counterSettings(this.env);
+    const hotSince = clickLogHotDays > 0 ? Date.now() - clickLogHotDays * 86_400_000 : null;
     const timing = { r2Ms: 0, d1StartedAt: 0 };
     try {
       // The raw log first: a flush that fails after this write is retried with
@@ -531,7 +532,7 @@ export class CodeCounter extends DurableObject<Env> {
         try {
           await applyClickFlush(
             db,
-            { id: flushId, counter: this.name(), sequence, clicks, drains, hotRows },
+            { id: flushId, counter: this.name(), sequence, clicks, drains, hotSince },
             Date.now(),
           );
         } catch (error) {

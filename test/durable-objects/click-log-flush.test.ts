@@ -167,6 +167,37 @@ describe("the click log in R2", () => {
     expect(await countRows("SELECT clicks AS n FROM referral_codes WHERE code = ?", code)).toBe(4);
   });
 
+  it("purges its code's rows past D1's hot window in each flush, twice as many as it adds, so the window keeps pace", async () => {
+    const code = await createCode("purge-owner", "prg");
+    const other = await createCode("purge-other", "prgo");
+    const day = 86_400_000;
+    const insert = env.DB.prepare(
+      "INSERT INTO clicks (id, code, clicked_at, visitor_hash, is_bot, is_unique, agent_family) VALUES (?, ?, ?, 'old', 0, 1, 'chrome')",
+    );
+    // CLICK_LOG_HOT_DAYS is 2: 250 rows of this code and 5 of another are past it, one of this code is inside.
+    await env.DB.batch([
+      ...Array.from({ length: 250 }, (_, i) => insert.bind(`old-${i}`, code, Date.now() - 3 * day - i)),
+      ...Array.from({ length: 5 }, (_, i) => insert.bind(`other-${i}`, other, Date.now() - 3 * day)),
+      insert.bind("inside", code, Date.now() - day),
+    ]);
+    const past = (c: string) =>
+      countRows("SELECT count(*) AS n FROM clicks WHERE code = ? AND clicked_at < ?", c, Date.now() - 2 * day);
+
+    await counter(code).recordClicks(Array.from({ length: 60 }, () => clickInput(code)));
+    await flush(code);
+    expect(await past(code)).toBe(250 - 120);
+
+    // A small flush still clears at least 100.
+    await counter(code).recordClicks([clickInput(code)]);
+    await flush(code);
+    expect(await past(code)).toBe(30);
+    expect(await past(other)).toBe(5);
+    expect(await countRows("SELECT count(*) AS n FROM clicks WHERE id = 'inside'")).toBe(1);
+    expect(
+      await countRows("SELECT count(*) AS n FROM clicks WHERE code = ? AND clicked_at >= ?", code, Date.now() - 60_000),
+    ).toBe(61);
+  });
+
   it("keeps no click rows in D1 with CLICK_LOG_HOT_DAYS=0, and the same counters and aggregates", async () => {
     const code = await createCode("cold-owner", "cold");
     await counter(code).recordClicks([clickInput(code), clickInput(code), clickInput(code, { bot: true })]);

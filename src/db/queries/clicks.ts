@@ -15,9 +15,20 @@ export interface ClickFlush {
   clicks: ClickRow[];
   /** The counter holds nothing beyond these clicks: the batch clears its `holding` flag. */
   drains: boolean;
-  /** Whether D1 keeps the click rows too (its hot window, CLICK_LOG_HOT_DAYS > 0); the R2 log always does. */
-  hotRows?: boolean;
+  /**
+   * The start of D1's hot window (CLICK_LOG_HOT_DAYS before now), or null when
+   * D1 keeps no click rows (CLICK_LOG_HOT_DAYS = 0); the R2 log keeps them all.
+   */
+  hotSince: number | null;
 }
+
+/**
+ * A flush deletes at most this many of its code's rows past the hot window for
+ * each row it adds (and at least `PURGE_FLOOR`): the window's purge keeps pace
+ * with any click rate, where the cron's bounded sweep alone would fall behind.
+ */
+const PURGE_PER_ROW = 2;
+const PURGE_FLOOR = 100;
 
 interface Tally {
   clicks: number;
@@ -59,9 +70,21 @@ export async function applyClickFlush(db: Db, flush: ClickFlush, now: number): P
     flushedUpTo(db, flush.counter, flush.sequence),
   ];
   if (flush.drains) statements.push(counterHolding(db, flush.counter, false));
-  const rows = flush.hotRows === false ? [] : flush.clicks;
+  const rows = flush.hotSince === null ? [] : flush.clicks;
   for (const chunk of chunkRows(rows, Object.keys(getTableColumns(clicks)).length)) {
     statements.push(db.insert(clicks).values(chunk).onConflictDoNothing());
+  }
+  if (flush.hotSince !== null) {
+    // The code's rows that left the hot window, by the (code, clicked_at) index.
+    for (const [code, t] of byCode) {
+      const limit = Math.max(PURGE_FLOOR, PURGE_PER_ROW * (t.clicks + t.botClicks));
+      statements.push(
+        db.run(sql`
+          DELETE FROM ${clicks} WHERE rowid IN (
+            SELECT rowid FROM ${clicks} WHERE ${clicks.code} = ${code} AND ${clicks.clickedAt} < ${flush.hotSince}
+            LIMIT ${limit})`),
+      );
+    }
   }
   // Code totals: one UPDATE … FROM (VALUES …) per 25 codes (4 parameters each).
   for (const chunk of chunkRows([...byCode], 4)) {
