@@ -442,6 +442,8 @@ admin.post("/deliveries/:sequence/retry", async (c) => {
 
 admin.get("/settings", (c) => {
   const bindings = c.env as unknown as Record<string, unknown>;
-  const bound = Object.fromEntries(RATE_LIMITS.map((l) => [l.binding, bindings[l.binding] !== undefined]));
+  const bound = Object.fromEntries(
+    [...RATE_LIMITS.map((l) => l.binding), "CLICK_LOG"].map((name) => [name, bindings[name] !== undefined]),
+  );
   return c.html(<SettingsPage ctx={pageContext(c)} config={c.var.config} bound={bound} />);
 });

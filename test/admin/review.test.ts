@@ -107,6 +107,11 @@ describe("settings in the console", () => {
     expect(html).toContain("1,200 / 60 s");
     expect(html).toMatch(/Stripe webhook<\/th><td><span class="badge active">configured/);
     expect(html).toMatch(/Outbound events<\/th><td><span class="badge pending">off/);
+    expect(html).toMatch(
+      /Click in the signup URL<\/th><td><span class="badge active">configured<\/span><\/td><td>as ref_click=/,
+    );
+    expect(html).toMatch(/Click log in R2<\/th><td><span class="badge active">configured/);
+    expect(html).toMatch(/Promotion codes for referees<\/th><td><span class="badge pending">off/);
     expect(html).toContain('<dd data-testid="widget-product-name">(none: generic wording)</dd>');
     expect(html).toContain(
       '<dd data-testid="widget-share-text">Join me on {productName}: use my link to get a welcome bonus.</dd>',

@@ -114,6 +114,21 @@ export const SettingsPage: FC<{ ctx: PageContext; config: Config; bound: Record<
     ],
     ["Admin keys", config.adminKeys.length > 0, `${config.adminKeys.length} key(s) in ADMIN_KEYS`],
     ["Widget origins", config.widgetOrigins.length > 0, config.widgetOrigins.join(", ") || "WIDGET_ORIGINS"],
+    [
+      "Promotion codes for referees",
+      config.refereeCoupon !== undefined,
+      config.refereeCoupon ? `coupon ${config.refereeCoupon}` : "REFEREE_COUPON",
+    ],
+    [
+      "Click in the signup URL",
+      config.attributionUrlParam !== null,
+      config.attributionUrlParam ? `as ${config.attributionUrlParam}=` : "ATTRIBUTION_URL_PARAM is empty",
+    ],
+    [
+      "Click log in R2",
+      bound.CLICK_LOG === true,
+      `CLICK_LOG bucket, kept ${config.clickRetentionDays} days`,
+    ],
   ];
   return (
     <Layout ctx={ctx} title="Settings">
