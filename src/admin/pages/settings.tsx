@@ -124,11 +124,7 @@ export const SettingsPage: FC<{ ctx: PageContext; config: Config; bound: Record<
       config.attributionUrlParam !== null,
       config.attributionUrlParam ? `as ${config.attributionUrlParam}=` : "ATTRIBUTION_URL_PARAM is empty",
     ],
-    [
-      "Click log in R2",
-      bound.CLICK_LOG === true,
-      `CLICK_LOG bucket, kept ${config.clickRetentionDays} days`,
-    ],
+    ["Click log in R2", bound.CLICK_LOG === true, `CLICK_LOG bucket, kept ${config.clickRetentionDays} days`],
   ];
   return (
     <Layout ctx={ctx} title="Settings">
