@@ -224,11 +224,19 @@ try {
     seedReferrers(service, 10_000);
     const cookie = await adminSession(service);
     const consoleHeaders = { cookie };
+    const { referral } = await api(service, "POST", "/api/attributions", {
+      refereeId: "bench-story-referee",
+      code: reader,
+    });
     const consolePages = {
       overview: await timeReads(`${service.base}/admin`, consoleHeaders, 100),
       referrers: await timeReads(`${service.base}/admin/referrers`, consoleHeaders, 100),
       search: await timeReads(`${service.base}/admin/referrers?q=bench-ref-77`, consoleHeaders, 100),
       referrer: await timeReads(`${service.base}/admin/referrers/bench-reader`, consoleHeaders, 100),
+      story: await timeReads(`${service.base}/admin/referrals/${referral.id}`, consoleHeaders, 100),
+      fraud: await timeReads(`${service.base}/admin/fraud`, consoleHeaders, 100),
+      deliveries: await timeReads(`${service.base}/admin/deliveries`, consoleHeaders, 100),
+      settings: await timeReads(`${service.base}/admin/settings`, consoleHeaders, 100),
     };
     flatness = {
       consoleReferrers: 10_000,
