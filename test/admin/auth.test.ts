@@ -216,6 +216,19 @@ describe("the console behind Cloudflare Access", () => {
     }
   });
 
+  it("fetches the Access keys once and reuses them for later requests", async () => {
+    const { privateKey } = signer;
+    const spy = serveJwks([signer.jwk]);
+    const certFetches = () =>
+      spy.mock.calls.filter(([input]) => String(input instanceof Request ? input.url : input) === CERTS).length;
+    const headers = { "cf-access-jwt-assertion": await assertion(privateKey, "access-1") };
+    expect((await page(null, "/admin", headers, bindings)).status).toBe(200);
+    const afterFirst = certFetches();
+    expect(afterFirst).toBeLessThanOrEqual(1);
+    for (let i = 0; i < 3; i++) expect((await page(null, "/admin", headers, bindings)).status).toBe(200);
+    expect(certFetches()).toBe(afterFirst);
+  });
+
   it("ignores an admin session cookie once Access is configured", async () => {
     const session = await login();
     const res = await page(session, "/admin", {}, bindings);
