@@ -1,8 +1,8 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { E2E_PORT_OFFSET, startLocalService } from "../../scripts/local-service.mjs";
+import { expectAccessible } from "./accessibility.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const PORT = 8796 + E2E_PORT_OFFSET;
@@ -23,36 +23,8 @@ async function api(path: string, body?: unknown) {
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-/** What axe-core finds against WCAG 2 A and AA (evaluated over DevTools, which the page's CSP does not govern). */
-async function accessibility(page: Page): Promise<{ violations: string[]; passed: string[]; unsure: string[] }> {
-  await page.evaluate(axeSource);
-  return page.evaluate(async () => {
-    type Rule = { id: string; nodes: { target: unknown }[] };
-    const { axe } = globalThis as unknown as {
-      axe: {
-        run: (
-          context: unknown,
-          options: unknown,
-        ) => Promise<{ violations: Rule[]; passes: Rule[]; incomplete: Rule[] }>;
-      };
-    };
-    // Charts aside: axe cannot tell the background of SVG text, and each chart has its table.
-    const result = await axe.run({ exclude: [["svg"]] }, { runOnly: ["wcag2a", "wcag2aa"] });
-    return {
-      violations: result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => JSON.stringify(n.target)).join(", ")}`),
-      passed: result.passes.map((p) => p.id),
-      unsure: result.incomplete.map((v) => `${v.id}: ${v.nodes.map((n) => JSON.stringify(n.target)).join(", ")}`),
-    };
-  });
-}
-
 async function shoot(page: Page, name: string) {
-  const { violations, passed, unsure } = await accessibility(page);
-  expect(violations, `${name}: WCAG 2 AA`).toEqual([]);
-  expect(unsure, `${name}: WCAG 2 AA`).toEqual([]);
-  expect(passed).toEqual(expect.arrayContaining(["color-contrast", "document-title"]));
+  await expectAccessible(page, name);
   mkdirSync("test-artifacts", { recursive: true });
   for (const width of [1440, 375]) {
     await page.setViewportSize({ width, height: 900 });

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { E2E_PORT_OFFSET, startLocalService } from "../../scripts/local-service.mjs";
+import { expectAccessible } from "./accessibility.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const PORT = 8788 + E2E_PORT_OFFSET;
@@ -102,6 +103,7 @@ describe.skipIf(!haveBrowser)("the embeddable widget in a real browser", () => {
       `Join me on this product: use my link to get a welcome bonus. ${me.shareUrl}`,
     );
 
+    await expectAccessible(page, "widget card");
     mkdirSync("test-artifacts", { recursive: true });
     await page.screenshot({ path: "test-artifacts/widget-embed.png", fullPage: true });
     if (process.env.UPDATE_SCREENSHOT) await page.screenshot({ path: "docs/widget-embed.png", fullPage: true });
