@@ -53,7 +53,7 @@ export async function docsPage(c: Context<AppEnv>, document: Record<string, unkn
   });
   const page = await (await scalar(c, async () => {}))?.text();
   if (page === undefined) throw new Error("Scalar's middleware gave no page");
-  const fallback = String(StaticReference({ document, nonce }));
+  const fallback = String(StaticReference({ document }));
   const end = page.lastIndexOf("</body>");
   if (end < 0) throw new Error("Scalar's page has no </body> to put the plain reference before");
   c.header("Content-Security-Policy", docsPolicy(nonce));

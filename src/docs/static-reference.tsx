@@ -30,7 +30,7 @@ function exampleOf(schema: Json | undefined, components: Json): unknown {
   return resolved?.example;
 }
 
-export const StaticReference: FC<{ document: Json; nonce: string }> = ({ document, nonce }) => {
+export const StaticReference: FC<{ document: Json }> = ({ document }) => {
   const info = document.info as { title: string; version: string; description?: string };
   const paths = document.paths as Record<string, Record<string, Json>>;
   const components = ((document.components as Json | undefined)?.schemas ?? {}) as Json;
@@ -43,7 +43,7 @@ export const StaticReference: FC<{ document: Json; nonce: string }> = ({ documen
   }
   return (
     <noscript>
-      <style nonce={nonce}>{raw(STYLE)}</style>
+      <style>{raw(STYLE)}</style>
       <main>
         <h1>{info.title}</h1>
         <p class="muted">
