@@ -1,9 +1,12 @@
 import path from "node:path";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { copyDocsAssets } from "./scripts/docs-assets.mjs";
 import { testBindings } from "./test/bindings.ts";
 
 export default defineConfig(async () => {
+  // wrangler.toml's static assets (the API reference's bundle): wrangler builds them, the tests do not run wrangler.
+  copyDocsAssets();
   const migrations = await readD1Migrations(path.join(import.meta.dirname, "migrations"));
   return {
     plugins: [

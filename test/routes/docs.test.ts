@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { ZodType } from "zod";
+import assetHeaders from "../../dist/assets/_headers?raw";
 import { app } from "../../src/app";
+import { SCALAR_BUNDLE } from "../../src/docs/reference";
 import { call } from "../helpers";
 
 type Doc = {
@@ -73,13 +75,70 @@ describe("API docs", () => {
     expect(checked).toBeGreaterThanOrEqual(8);
   });
 
-  it("serves a readable docs page", async () => {
+  it("serves Scalar's reference, its script from this Worker under a fresh nonce", async () => {
     const res = await call("/docs");
     expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/html; charset=UTF-8");
     const html = await res.text();
+    const policy = directives(res.headers.get("content-security-policy"));
+    const nonce = /^'nonce-([0-9a-f]{32})'$/.exec(policy["script-src"] ?? "")?.[1];
+    expect(nonce).toBeDefined();
+    expect(policy).toEqual({
+      "default-src": "'none'",
+      "script-src": `'nonce-${nonce}'`,
+      "style-src": "'unsafe-inline'",
+      "connect-src": "'self'",
+      "img-src": "'self'",
+      "base-uri": "'none'",
+      "form-action": "'none'",
+      "frame-ancestors": "'none'",
+    });
+    expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+
+    const scripts = [...html.matchAll(/<script\b([^>]*)>/g)].map((match) => match[1] ?? "");
+    expect(scripts).toHaveLength(2);
+    for (const attributes of scripts) expect(attributes).toContain(`nonce="${nonce}"`);
+    expect(scripts[0]).toContain(`src="${SCALAR_BUNDLE}"`);
+    expect(html).toContain('"url": "/openapi.json"');
+    // Scalar's defaults that would reach its own servers are off.
+    expect(html).toContain('"withDefaultFonts": false');
+    expect(html).toContain('"telemetry": false');
+
+    const again = directives((await call("/docs")).headers.get("content-security-policy"))["script-src"];
+    expect(again).not.toBe(policy["script-src"]);
+  });
+
+  it("refers to nothing on another origin", async () => {
+    const html = await (await call("/docs")).text();
+    const references = [...html.matchAll(/\b(?:src|href|action)="([^"]*)"/g)].map((match) => match[1] ?? "");
+    expect(references.length).toBeGreaterThanOrEqual(2);
+    expect(references.filter((url) => !url.startsWith("/") || url.startsWith("//"))).toEqual([]);
+    expect(html).not.toMatch(/https?:\/\//);
+  });
+
+  it("keeps the plain reference for a browser without JavaScript", async () => {
+    const html = await (await call("/docs")).text();
+    const fallback = /<noscript>([\s\S]*)<\/noscript>/.exec(html)?.[1] ?? "";
     for (const path of ["/r/{code}", "/api/attributions", "/webhooks/stripe", "/widgets/v1/me", "/api/stats"]) {
-      expect(html).toContain(`<code>${path}</code>`);
+      expect(fallback).toContain(`<code>${path}</code>`);
     }
-    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+  });
+
+  it("has the bundle it names among the Worker's static assets, served with a year's cache", () => {
+    const bundles = Object.keys(import.meta.glob("../../dist/assets/docs/assets/*.js"));
+    expect(bundles.map((file) => file.replace("../../dist/assets", ""))).toEqual([SCALAR_BUNDLE]);
+    expect(assetHeaders).toContain("/docs/assets/*\n  Cache-Control: public, max-age=31536000, immutable\n");
+    expect(assetHeaders).toContain("X-Content-Type-Options: nosniff");
   });
 });
+
+/** A Content-Security-Policy header as `{ directive: sources }`. */
+function directives(header: string | null): Record<string, string> {
+  return Object.fromEntries(
+    (header ?? "").split(";").map((part) => {
+      const [name = "", ...sources] = part.trim().split(/\s+/);
+      return [name, sources.join(" ")];
+    }),
+  );
+}
