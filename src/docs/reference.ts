@@ -58,5 +58,10 @@ export async function docsPage(c: Context<AppEnv>, document: Record<string, unkn
   if (end < 0) throw new Error("Scalar's page has no </body> to put the plain reference before");
   c.header("Content-Security-Policy", docsPolicy(nonce));
   c.header("Referrer-Policy", "no-referrer");
-  return c.html(`${page.slice(0, end)}${fallback}\n  ${page.slice(end)}`, 200);
+  // Scalar's page names no language; screen readers and translators need it.
+  const html = `${page.slice(0, end)}${fallback}\n  ${page.slice(end)}`.replace(
+    /<html(?![^>]*\blang=)/,
+    '<html lang="en"',
+  );
+  return c.html(html, 200);
 }

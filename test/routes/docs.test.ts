@@ -119,6 +119,7 @@ describe("API docs", () => {
 
   it("keeps the plain reference for a browser without JavaScript", async () => {
     const html = await (await call("/docs")).text();
+    expect(html).toMatch(/<html lang="en"/);
     const fallback = /<noscript>([\s\S]*)<\/noscript>/.exec(html)?.[1] ?? "";
     for (const path of ["/r/{code}", "/api/attributions", "/webhooks/stripe", "/widgets/v1/me", "/api/stats"]) {
       expect(fallback).toContain(`<code>${path}</code>`);
