@@ -19,9 +19,12 @@ const MIDNIGHT_MARGIN_MS = 65_000;
 export const BACKDATE_MARGIN_MS = 10_000;
 const DAY_MS = 86_400_000;
 
-beforeEach(async () => {
-  const sinceMidnight = Date.now() % DAY_MS;
-  const left = DAY_MS - sinceMidnight;
-  if (left < MIDNIGHT_MARGIN_MS) await scheduler.wait(left + BACKDATE_MARGIN_MS + 100);
-  else if (sinceMidnight < BACKDATE_MARGIN_MS) await scheduler.wait(BACKDATE_MARGIN_MS - sinceMidnight + 100);
-}, MIDNIGHT_MARGIN_MS + BACKDATE_MARGIN_MS + 5_000);
+beforeEach(
+  async () => {
+    const sinceMidnight = Date.now() % DAY_MS;
+    const left = DAY_MS - sinceMidnight;
+    if (left < MIDNIGHT_MARGIN_MS) await scheduler.wait(left + BACKDATE_MARGIN_MS + 100);
+    else if (sinceMidnight < BACKDATE_MARGIN_MS) await scheduler.wait(BACKDATE_MARGIN_MS - sinceMidnight + 100);
+  },
+  MIDNIGHT_MARGIN_MS + BACKDATE_MARGIN_MS + 5_000,
+);
