@@ -347,12 +347,18 @@ export const DEFAULT_CHOOSE_WITHIN_DAYS = 30;
 
 const DAY_MS = 86_400_000;
 
-/** The amount a rule grants for a payment: a fixed amount, or a percent of the payment rounded down. */
-export function grantAmount(grant: GrantRule, payment?: { amount: number }): number {
+/**
+ * The amount a rule grants for a payment: a fixed amount, or a percent of the
+ * payment times the multiplier `factor`, rounded down once at the end.
+ */
+export function grantAmount(grant: GrantRule, payment?: { amount: number }, factor = 1): number {
   if (grant.percent === undefined) return grant.amount ?? 0;
-  // Integer arithmetic where it can be (percent in hundredths), so 10% of 2900 is 290, not 289.99….
-  const hundredths = Math.round(grant.percent * 100);
-  return Math.floor(((payment?.amount ?? 0) * hundredths) / 10_000);
+  // Integer arithmetic (percent in hundredths, factor in millionths), so 10% of 2900 is 290, not 289.99…,
+  // and 10% of 2999 doubled is 599 (floor of 599.8), never 598 from rounding twice.
+  const hundredths = BigInt(Math.round(grant.percent * 100));
+  const millionths = BigInt(Math.round(factor * 1_000_000));
+  const amount = BigInt(Math.max(0, Math.trunc(payment?.amount ?? 0)));
+  return Number((amount * hundredths * millionths) / 10_000_000_000n);
 }
 
 type GrantFields = Pick<PlannedGrant, "userId" | "referralId" | "role" | "triggerId" | "condition"> & {
@@ -369,9 +375,10 @@ function plan(
   payment?: { amount: number; currency: string },
 ): PlannedGrant {
   const kind = rules.rewardTypes[grant.type]?.kind;
-  // Multipliers scale amounts; a feature unlock is on or off, so it is not scaled.
+  // Multipliers scale amounts, a percent of an invoice too (rounded down); a feature unlock is on or off.
   const factor = kind === "feature" ? 1 : multiplierAt(rules, fields.trigger, at);
-  const scaled = grant.percent === undefined ? Math.round(grantAmount(grant) * factor) : grantAmount(grant, payment);
+  const scaled =
+    grant.percent === undefined ? Math.round(grantAmount(grant) * factor) : grantAmount(grant, payment, factor);
   // A held reward's validity starts when it becomes usable, so a hold never shortens it.
   // An entry offering a choice is usable from its grant (or its hold's end) once an option is taken.
   const availableAt = grant.holdDays ? at + grant.holdDays * DAY_MS : grant.choices ? at : null;

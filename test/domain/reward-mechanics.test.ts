@@ -103,6 +103,46 @@ describe("percent and recurring amounts", () => {
     expect(grantAmount({ id: "x", type: "account_credit", percent, validFor: null }, { amount })).toBe(expected);
   });
 
+  it.each([
+    [10, 2999, 1.5, 449],
+    [10, 2900, 2, 580],
+    [12.5, 2901, 3, 1087],
+    [33.33, 100, 1.1, 36],
+    [0.01, 99, 100, 0],
+    [20, 1_000_000_000_000, 2.5, 500_000_000_000],
+  ])("takes %s percent of %s times %s as %s, rounded down once", (percent, amount, factor, expected) => {
+    expect(grantAmount({ id: "x", type: "account_credit", percent, validFor: null }, { amount }, factor)).toBe(
+      expected,
+    );
+  });
+
+  it("applies a conversion multiplier to a percent rule, rounding down, and caps it per referral", () => {
+    const boosted = parseRules({
+      conversion: {
+        referrer: [
+          { id: "pct-once", type: "account_credit", percent: 10, capPerReferral: 400, validFor: null },
+          { id: "pct-small", type: "account_credit", percent: 5, validFor: null },
+        ],
+        referee: [],
+      },
+      multipliers: [
+        { id: "x2", from: "2026-11-01T00:00:00Z", until: "2026-12-01T00:00:00Z", factor: 2, triggers: ["conversion"] },
+      ],
+    });
+    const payment = { ...referral, triggerId: "in_1", amount: 2999, currency: "eur" };
+    const inWindow = planConversionGrants(boosted, { ...payment, at });
+    // 10% of 2999 doubled is 599.8: 599, capped at 400; 5% doubled is 299.9: 299.
+    expect(inWindow.map((g) => [g.rule, g.amount, g.currency])).toEqual([
+      ["pct-once", 400, "eur"],
+      ["pct-small", 299, "eur"],
+    ]);
+    const after = planConversionGrants(boosted, { ...payment, at: Date.UTC(2026, 11, 1) });
+    expect(after.map((g) => [g.rule, g.amount])).toEqual([
+      ["pct-once", 299],
+      ["pct-small", 149],
+    ]);
+  });
+
   const rules = parseRules({
     conversion: {
       referrer: [
