@@ -297,6 +297,12 @@ export const rewards = sqliteTable(
     chooseBy: integer("choose_by"),
     /** The option taken; set once. */
     choice: text("choice"),
+    /**
+     * The entry whose chosen option was a bundle: this entry is one of the
+     * bundle's further rewards (the entry itself became the first) and shares
+     * its fate, so a refund, clawback or revocation of it takes this back too.
+     */
+    bundleOf: text("bundle_of"),
   },
   (t) => [
     uniqueIndex("rewards_dedupe_key_unique").on(t.dedupeKey),
@@ -306,6 +312,7 @@ export const rewards = sqliteTable(
     index("rewards_referral_idx").on(t.referralId),
     index("rewards_available_idx").on(t.status, t.availableAt),
     index("rewards_choose_by_idx").on(t.status, t.chooseBy),
+    index("rewards_bundle_of_idx").on(t.bundleOf).where(sql`${t.bundleOf} IS NOT NULL`),
   ],
 );
 

@@ -12,7 +12,7 @@ import { credentialKey, overLimit, RETRY_AFTER_S, rateLimit } from "../middlewar
 import { requireWidgetToken, type WidgetEnv } from "../middleware/widget-token";
 import { createRouter, errorResponse } from "../openapi";
 import { EntitlementsSchema, examples, RewardSchema } from "../schemas";
-import { choose, rewardJson } from "../services/rewards";
+import { choose, chosenJson } from "../services/rewards";
 import { leaderboard, userTimeseries, widgetSummary } from "../services/widgets";
 import { EmbedPage, EmbedProblem } from "../widgets/embed-page";
 import { chooseAnswers, chooseRequest } from "./rewards";
@@ -269,9 +269,9 @@ export const widgets = widgetApi
   .openapi(chooseRoute, async (c) => {
     const now = Date.now();
     const { id } = c.req.valid("param");
-    const reward = await choose(deps(c).db, id, c.req.valid("json").choice, now, c.var.widgetUserId);
+    const chosen = await choose(deps(c).db, id, c.req.valid("json").choice, now, c.var.widgetUserId);
     c.header("Cache-Control", "no-store");
-    return c.json(rewardJson(reward, now), 200);
+    return c.json(chosenJson(chosen, now), 200);
   })
   .openapi(embedRoute, async (c) => {
     const nonce = crypto.randomUUID().replace(/-/g, "");

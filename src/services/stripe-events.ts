@@ -25,6 +25,7 @@ import {
   userFacts,
 } from "../db/queries/stripe";
 import { referrals } from "../db/schema";
+import { asChosen, bundleGrants } from "../domain/bundles";
 import {
   type ChargeFact,
   conversionRewardActions,
@@ -34,7 +35,7 @@ import {
   mergeDispute,
   type PaymentFact,
 } from "../domain/conversion";
-import { planConversionGrants } from "../domain/rules";
+import { type PlannedGrant, planConversionGrants } from "../domain/rules";
 import { utcDay } from "../domain/visitor";
 import { ApiError } from "../errors";
 import { deferredFacts } from "../stripe/deferred";
@@ -379,11 +380,14 @@ async function referralStatements(
     amount: converting.amount,
     currency: converting.currency,
   });
-  const existing = await rewardsByDedupeKeys(
-    db,
-    planned.flatMap((grant) => [grant.dedupeKey, `${grant.dedupeKey}:clawback`]),
-  );
-  const actions = conversionRewardActions(planned, new Map(existing.map((row) => [row.dedupeKey, row])), state);
+  const withDebts = (grants: PlannedGrant[]) =>
+    grants.flatMap((grant) => [grant.dedupeKey, `${grant.dedupeKey}:clawback`]);
+  const existing = new Map((await rewardsByDedupeKeys(db, withDebts(planned))).map((row) => [row.dedupeKey, row]));
+  // An entry whose option was taken is that option; a chosen bundle's further entries share its fate.
+  const chosen = planned.map((grant) => asChosen(grant, existing.get(grant.dedupeKey)));
+  const bundles = planned.flatMap((grant) => bundleGrants(grant, existing.get(grant.dedupeKey)));
+  for (const row of await rewardsByDedupeKeys(db, withDebts(bundles))) existing.set(row.dedupeKey, row);
+  const actions = conversionRewardActions([...chosen, ...bundles], existing, state);
   statements.push(...rewardActionStatements(db, actions, now));
   // Rules that reward each of the referee's first invoices.
   statements.push(
