@@ -445,6 +445,23 @@ export function moveBundleStatement(db: Db, entryId: string, from: RewardStatus,
     );
 }
 
+/** A user's entries waiting for them to choose, the soonest due first. */
+export function awaitingChoice(db: Db, userId: string, limit: number): Promise<RewardRow[]> {
+  return db
+    .select()
+    .from(rewards)
+    .where(
+      and(
+        eq(rewards.userId, userId),
+        eq(rewards.status, "pending"),
+        isNotNull(rewards.choices),
+        isNull(rewards.choice),
+      ),
+    )
+    .orderBy(rewards.chooseBy, rewards.id)
+    .limit(limit);
+}
+
 /** Entries whose time to choose has run out, `limit` at a time. */
 export function choicesDue(db: Db, now: number, limit: number) {
   return db
