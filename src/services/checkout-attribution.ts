@@ -154,6 +154,8 @@ export async function attributeAtCheckout(
     canceledAt: null,
     refereeEmailHash: input.claims.emailHash,
     trialEndsAt: null,
+    fraudReason: null,
+    fraudAt: null,
   };
   const grants = planSignupGrants(config.rules, {
     referralId: referral.id,
