@@ -23,6 +23,7 @@ export const examples = {
     choices: null,
     chooseBy: null,
     choice: null,
+    bundleOf: null,
   },
   referral: {
     id: "0c9e6f4a-1b2d-4e3f-8a9b-7c6d5e4f3a21",
@@ -47,6 +48,15 @@ export const examples = {
 
 /** Response schemas shared by several routes. */
 
+/** One reward an option grants, amounts and end date worked out. */
+const OfferedRewardSchema = z.object({
+  type: z.string().openapi({ example: "account_credit" }),
+  amount: z.number().int().openapi({ example: 1000 }),
+  currency: z.string().nullable(),
+  feature: z.string().nullable(),
+  validUntil: z.string().nullable(),
+});
+
 export const RewardSchema = z
   .object({
     id: z.string(),
@@ -70,13 +80,13 @@ export const RewardSchema = z
       .openapi({ description: "A pending reward waiting out its holding period becomes active at this time" }),
     choices: z
       .array(
-        z.object({
+        OfferedRewardSchema.extend({
           id: z.string().openapi({ example: "credit" }),
-          type: z.string().openapi({ example: "account_credit" }),
-          amount: z.number().int().openapi({ example: 1000 }),
-          currency: z.string().nullable(),
-          feature: z.string().nullable(),
-          validUntil: z.string().nullable(),
+          label: z.string().nullable().openapi({ description: "What the referrer sees, when the rules name it" }),
+          grants: z.array(OfferedRewardSchema).nullable().openapi({
+            description:
+              "A bundle: every reward the option grants at once (the fields beside `grants` describe its first); null for a single reward",
+          }),
         }),
       )
       .nullable()
@@ -86,8 +96,69 @@ export const RewardSchema = z
       .nullable()
       .openapi({ description: "Unchosen by then, the first option is taken; null once chosen or without choices" }),
     choice: z.string().nullable().openapi({ description: "The option taken" }),
+    bundleOf: z.string().nullable().openapi({
+      description:
+        "This entry is a further reward of the bundle chosen on that entry (which became the bundle's first); it is taken back with it",
+    }),
   })
   .openapi("Reward", { example: examples.reward });
+
+/** What choosing answers: the reward, now the chosen option, and for a bundle its further rewards. */
+export const ChosenRewardSchema = RewardSchema.extend({
+  bundle: z.array(RewardSchema).openapi({
+    description: "The further entries a bundled option granted (its first reward is this entry); empty otherwise",
+  }),
+}).openapi("ChosenReward", {
+  example: {
+    ...examples.reward,
+    status: "active",
+    rule: "referrer-conversion-choice",
+    trigger: "conversion",
+    triggerId: "in_1QxYz2AbCdEf",
+    choices: [
+      {
+        id: "credit",
+        label: "$10 credit",
+        type: "account_credit",
+        amount: 1000,
+        currency: "usd",
+        feature: null,
+        validUntil: null,
+        grants: null,
+      },
+      {
+        id: "usage",
+        label: "50 messages + 25 requests",
+        type: "extra_messages",
+        amount: 50,
+        currency: null,
+        feature: null,
+        validUntil: "2027-02-24T10:00:00.000Z",
+        grants: [
+          { type: "extra_messages", amount: 50, currency: null, feature: null, validUntil: "2027-02-24T10:00:00.000Z" },
+          { type: "extra_requests", amount: 25, currency: null, feature: null, validUntil: "2027-02-24T10:00:00.000Z" },
+        ],
+      },
+    ],
+    amount: 50,
+    validUntil: "2027-02-24T10:00:00.000Z",
+    choice: "usage",
+    bundle: [
+      {
+        ...examples.reward,
+        id: "9d2e7a40-3c1b-4f5e-8a6d-1b0c9e8f7a65",
+        type: "extra_requests",
+        amount: 25,
+        status: "active",
+        rule: "referrer-conversion-choice",
+        trigger: "conversion",
+        triggerId: "in_1QxYz2AbCdEf",
+        validUntil: "2027-02-24T10:00:00.000Z",
+        bundleOf: "5b1f3c1e-8d2a-4c6b-9f0e-2a7d4e6b8c01",
+      },
+    ],
+  },
+});
 
 export const ChooseSchema = z
   .object({ choice: z.string().min(1).max(64).openapi({ example: "credit" }) })

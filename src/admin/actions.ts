@@ -1,7 +1,16 @@
 import { sql } from "drizzle-orm";
 import { type Db, runBatch } from "../db/client";
-import { clawbackStatement, findReward, type RewardRow, setRewardStatusStatement } from "../db/queries/rewards";
+import {
+  bundleEntries,
+  clawbackStatement,
+  findReward,
+  moveBundleStatement,
+  type RewardRow,
+  setRewardStatusStatement,
+  takeBackStatement,
+} from "../db/queries/rewards";
 import { type AdminAction, adminAudit, type RewardStatus, rewards } from "../db/schema";
+import { takeBackBundle } from "../domain/bundles";
 import { canTransition } from "../domain/ledger";
 import type { RewardRules } from "../domain/rules";
 import { ApiError } from "../errors";
@@ -71,7 +80,13 @@ export async function revokeReward(db: Db, id: string, who: Actor, now: number):
     how === "revoke"
       ? setRewardStatusStatement(db, reward.id, reward.status, "revoked", now, REVOKED_BY_OPERATOR)
       : clawbackStatement(db, reward, now);
-  const [, audited] = await runBatch(db, [change, auditStatement(db, who, "reward.revoke", reward, now)]);
+  // A bundle chosen on this entry goes with it: its further rewards are revoked, or clawed back if spent.
+  const bundle = takeBackBundle(await bundleEntries(db, [reward.id]));
+  const [, audited] = await runBatch(db, [
+    change,
+    auditStatement(db, who, "reward.revoke", reward, now),
+    ...bundle.map((action) => takeBackStatement(db, action, now, REVOKED_BY_OPERATOR)),
+  ]);
   if (!audited?.meta.changes) {
     throw conflict(how === "clawback" ? "The reward was already clawed back" : "The reward changed meanwhile: reload");
   }
@@ -99,6 +114,8 @@ export async function holdOrRelease(
   const [, audited] = await runBatch(db, [
     setRewardStatusStatement(db, reward.id, from, to, now),
     auditStatement(db, who, action === "hold" ? "reward.hold" : "reward.release", reward, now),
+    // The further rewards of a bundle chosen on it are held and released with it.
+    moveBundleStatement(db, reward.id, from, to, now),
   ]);
   if (!audited?.meta.changes) throw conflict("The reward changed meanwhile: reload");
   return rewardOrThrow(db, id);

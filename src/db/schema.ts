@@ -198,6 +198,14 @@ export const referrals = sqliteTable(
     refereeEmailHash: text("referee_email_hash"),
     /** When the referee's free trial ends, from the subscription Stripe reported. */
     trialEndsAt: integer("trial_ends_at"),
+    /**
+     * Why the referral was found to be fraud after it was made:
+     * `self_referral_payment` when the referee paid with a card or billing
+     * email the referrer had used (see payment_identities).
+     */
+    fraudReason: text("fraud_reason"),
+    /** When that became known from Stripe's facts: the later of the two payments that share it. */
+    fraudAt: integer("fraud_at"),
   },
   (t) => [
     uniqueIndex("referrals_referee_id_unique").on(t.refereeId),
@@ -225,6 +233,28 @@ export const userVisitors = sqliteTable(
     seenAt: integer("seen_at").notNull(),
   },
   (t) => [primaryKey({ columns: [t.userId, t.visitorHash] }), index("user_visitors_seen_idx").on(t.seenAt)],
+);
+
+export const paymentIdentityKinds = ["card", "email"] as const;
+export type PaymentIdentityKind = (typeof paymentIdentityKinds)[number];
+
+/**
+ * What a payer paid with, as keyed hashes: a card's fingerprint, a billing
+ * email. A referee who pays with their referrer's card or email is the
+ * referrer (domain/self-referral.ts). Kept for every payer, referred or not,
+ * since a referrer's own payment may arrive after their referee's.
+ */
+export const paymentIdentities = sqliteTable(
+  "payment_identities",
+  {
+    userId: text("user_id").notNull(),
+    kind: text("kind", { enum: paymentIdentityKinds }).notNull(),
+    /** HMAC with the service's key (VISITOR_SALT) of the fingerprint or the normalised email. */
+    hash: text("hash").notNull(),
+    /** The earliest payment (Stripe's time) it was seen on: a later sighting never moves it later. */
+    seenAt: integer("seen_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.hash, t.userId] }), index("payment_identities_user_idx").on(t.userId)],
 );
 
 /** Attribution attempts refused as fraud: recorded, never rewarded. */
@@ -297,6 +327,12 @@ export const rewards = sqliteTable(
     chooseBy: integer("choose_by"),
     /** The option taken; set once. */
     choice: text("choice"),
+    /**
+     * The entry whose chosen option was a bundle: this entry is one of the
+     * bundle's further rewards (the entry itself became the first) and shares
+     * its fate, so a refund, clawback or revocation of it takes this back too.
+     */
+    bundleOf: text("bundle_of"),
   },
   (t) => [
     uniqueIndex("rewards_dedupe_key_unique").on(t.dedupeKey),
@@ -306,6 +342,7 @@ export const rewards = sqliteTable(
     index("rewards_referral_idx").on(t.referralId),
     index("rewards_available_idx").on(t.status, t.availableAt),
     index("rewards_choose_by_idx").on(t.status, t.chooseBy),
+    index("rewards_bundle_of_idx").on(t.bundleOf).where(sql`${t.bundleOf} IS NOT NULL`),
   ],
 );
 

@@ -260,6 +260,9 @@ export function conversionRewardActions(
             validFrom: state.clawedBackAt ?? grant.validFrom,
             validUntil: null,
             availableAt: null,
+            choices: null,
+            chooseBy: null,
+            bundleOf: null,
             condition: { kind: "always" },
           },
         });

@@ -107,7 +107,8 @@ export function computeEntitlements(
     const kind = rules.rewardTypes[entry.type]?.kind;
     if (kind === "quantity") quantities[entry.type] = (quantities[entry.type] ?? 0) + entry.amount;
     else if (kind === "credit") creditCents += entry.amount;
-    else if (kind === "feature" && entry.feature) {
+    // A debt cannot take back time already used: only a positive entry unlocks a feature.
+    else if (kind === "feature" && entry.feature && entry.amount > 0) {
       const current = features.get(entry.feature);
       const until = entry.validUntil;
       if (current === undefined || until === null || (current !== null && until > current)) {

@@ -9,6 +9,7 @@ import {
   type RewardAction,
 } from "./conversion";
 import { type PlannedGrant, planRecurringGrants, type RewardRules } from "./rules";
+import { selfReferralClawback } from "./self-referral";
 
 /** What recurring rules need to know of an entry they made (or its debt). */
 export interface RecurringEntry extends ExistingReward {
@@ -29,8 +30,8 @@ export interface RecurringEntry extends ExistingReward {
 const isDebt = (entry: RecurringEntry) => entry.trigger === "clawback";
 const isSpent = (entry: RecurringEntry) => entry.status === "redeemed" || entry.fulfilledAt !== null;
 
-/** An entry as a plan, for one no longer planned: what its debt would take back. */
-function asPlanned(entry: RecurringEntry, role: PlannedGrant["role"]): PlannedGrant {
+/** An entry as a plan, for one no longer planned (or not planned here): what its debt would take back. */
+export function plannedFromEntry(entry: RecurringEntry, role: PlannedGrant["role"]): PlannedGrant {
   return {
     userId: entry.userId,
     referralId: entry.referralId ?? entry.id,
@@ -65,6 +66,8 @@ export function recurringRewardActions(
   facts: { payments: readonly PaymentFact[]; charges: readonly ChargeFact[]; disputes: readonly DisputeFact[] },
   entries: readonly RecurringEntry[],
   clawbackMs: number,
+  /** When the referral was found to be a self-referral (domain/self-referral.ts), if it was. */
+  fraudAt: number | null = null,
 ): RewardAction[] {
   const existing = new Map<string, ExistingReward>(entries.map((entry) => [entry.dedupeKey, entry]));
   const spent = new Map(
@@ -78,6 +81,12 @@ export function recurringRewardActions(
     const payment = payments.get(grant.triggerId);
     if (!payment) continue;
     const state = paymentState(payment, facts.charges, facts.disputes, clawbackMs);
+    // A self-referral takes each invoice's entry back as a refund of that invoice would.
+    const fraud = selfReferralClawback(fraudAt, payment.paidAt, clawbackMs);
+    if (fraud !== null) {
+      state.clawedBackAt = Math.min(state.clawedBackAt ?? fraud, fraud);
+      state.held = false;
+    }
     actions.push(...conversionRewardActions([grant], existing, { converting: payment, ...state }));
   }
   const plannedKeys = new Set(planned.map((grant) => grant.dedupeKey));
@@ -85,7 +94,7 @@ export function recurringRewardActions(
     if (isDebt(entry) || plannedKeys.has(entry.dedupeKey)) continue;
     const role = entry.userId === referral.referrerId ? "referrer" : "referee";
     actions.push(
-      ...conversionRewardActions([asPlanned(entry, role)], existing, {
+      ...conversionRewardActions([plannedFromEntry(entry, role)], existing, {
         converting: null,
         clawedBackAt: entry.validFrom,
         held: false,

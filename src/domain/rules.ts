@@ -16,27 +16,92 @@ const Duration = z
 
 const RewardKind = z.enum(["quantity", "credit", "feature"]);
 
-/** One option a referrer may pick: a reward of its own. */
-const ChoiceOption = z
+const RuleId = z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "lower-case letters, digits and dashes");
+const TypeName = z.string().regex(/^[a-z][a-z0-9_]{0,31}$/);
+const Amount = z.number().int().min(1).max(1_000_000_000);
+const Currency = z.string().regex(/^[a-z]{3}$/);
+const Feature = z.string().min(1).max(64);
+
+/** One reward of a bundled option: what it is and how long it lasts, as in a grant rule. */
+const BundleGrant = z
   .object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "lower-case letters, digits and dashes"),
-    type: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
-    amount: z.number().int().min(1).max(1_000_000_000),
-    currency: z
-      .string()
-      .regex(/^[a-z]{3}$/)
-      .optional(),
-    feature: z.string().min(1).max(64).optional(),
+    type: TypeName,
+    amount: Amount,
+    currency: Currency.optional(),
+    feature: Feature.optional(),
     validFor: Duration.nullable(),
   })
   .strict();
 
-/** A rule offering choices describes its entry, until one is taken, by its first option. */
+/**
+ * One option a referrer may pick: a reward of its own (`type`, `amount`, …),
+ * or a bundle of 2–5 rewards granted together (`grants`), such as
+ * "50 messages + 25 requests". `label` is what the referrer sees.
+ */
+const ChoiceOption = z
+  .object({
+    id: RuleId,
+    label: z.string().trim().min(1).max(80).optional(),
+    type: TypeName.optional(),
+    amount: Amount.optional(),
+    currency: Currency.optional(),
+    feature: Feature.optional(),
+    validFor: Duration.nullable().optional(),
+    grants: z.array(BundleGrant).min(2, "a bundle grants at least 2 rewards").max(5).optional(),
+  })
+  .strict()
+  .superRefine((option, ctx) => {
+    const own = (["type", "amount", "currency", "feature", "validFor"] as const).filter(
+      (key) => option[key] !== undefined,
+    );
+    if (option.grants) {
+      if (own.length > 0) {
+        ctx.addIssue({
+          code: "custom",
+          message: `choice ${option.id} is a bundle: ${own.join(", ")} belong in each of its grants`,
+        });
+      }
+      return;
+    }
+    const missing = [
+      option.type === undefined && "type",
+      option.amount === undefined && "amount",
+      option.validFor === undefined && "validFor (null never ends)",
+    ].filter((key): key is string => typeof key === "string");
+    if (missing.length > 0) {
+      ctx.addIssue({
+        code: "custom",
+        message: `choice ${option.id} needs ${missing.join(", ")}, or grants for a bundle`,
+      });
+    }
+  });
+
+export type ChoiceOption = z.infer<typeof ChoiceOption>;
+export type BundleGrant = z.infer<typeof BundleGrant>;
+
+/** The rewards an option grants: the bundle's grants, or the option itself. */
+export function optionGrants(option: ChoiceOption): BundleGrant[] {
+  if (option.grants) return option.grants;
+  return [
+    {
+      type: option.type ?? "",
+      amount: option.amount ?? 0,
+      currency: option.currency,
+      feature: option.feature,
+      validFor: option.validFor ?? null,
+    },
+  ];
+}
+
+/** A rule offering choices describes its entry, until one is taken, by its first option (a bundle: its first grant). */
 const fromFirstChoice = (value: unknown) => {
   if (typeof value !== "object" || value === null || !("choices" in value) || "type" in value) return value;
   const [first] = Array.isArray(value.choices) ? value.choices : [];
   if (typeof first !== "object" || first === null) return value;
-  const { id: _id, ...reward } = first as Record<string, unknown>;
+  const bundle = (first as Record<string, unknown>).grants;
+  const described = Array.isArray(bundle) ? bundle[0] : first;
+  if (typeof described !== "object" || described === null) return value;
+  const { id: _id, label: _label, grants: _grants, ...reward } = described as Record<string, unknown>;
   return { ...reward, ...value };
 };
 
@@ -45,8 +110,8 @@ const GrantRule = z.preprocess(
   z
     .object({
       /** Stable id: stored on every ledger entry the rule creates. */
-      id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, "lower-case letters, digits and dashes"),
-      type: z.string().regex(/^[a-z][a-z0-9_]{0,31}$/),
+      id: RuleId,
+      type: TypeName,
       /** Units granted; a conversion rule may give `percent` instead. */
       amount: z.number().int().min(1).max(1_000_000_000).optional(),
       currency: z
@@ -153,15 +218,18 @@ export const RewardRulesSchema = z
           ctx.addIssue({ code: "custom", message: `rule ${grant.id} offers choices: it cannot recur or be a percent` });
         }
         for (const option of grant.choices) {
-          const optionKind = rules.rewardTypes[option.type]?.kind;
-          if (!optionKind)
-            ctx.addIssue({ code: "custom", message: `choice ${option.id} uses unknown reward type ${option.type}` });
-          if (optionKind === "feature" && !option.feature) {
-            ctx.addIssue({ code: "custom", message: `choice ${option.id} unlocks a feature but names none` });
-          }
-          if (optionKind === "credit" && !option.currency) {
-            ctx.addIssue({ code: "custom", message: `choice ${option.id} grants credit but names no currency` });
-          }
+          optionGrants(option).forEach((reward, i) => {
+            const name = option.grants ? `choice ${option.id}, grant ${i + 1},` : `choice ${option.id}`;
+            const optionKind = rules.rewardTypes[reward.type]?.kind;
+            if (!optionKind)
+              ctx.addIssue({ code: "custom", message: `${name} uses unknown reward type ${reward.type}` });
+            if (optionKind === "feature" && !reward.feature) {
+              ctx.addIssue({ code: "custom", message: `${name} unlocks a feature but names none` });
+            }
+            if (optionKind === "credit" && !reward.currency) {
+              ctx.addIssue({ code: "custom", message: `${name} grants credit but names no currency` });
+            }
+          });
         }
       } else if (grant.chooseWithinDays !== undefined) {
         ctx.addIssue({ code: "custom", message: `rule ${grant.id}: chooseWithinDays needs choices` });
@@ -329,12 +397,13 @@ export interface PlannedGrant {
   /** The options the referrer picks from (JSON, see ChoiceOffer), and when the first is taken for them. */
   choices?: string | null;
   chooseBy?: number | null;
+  /** A further reward of the bundle chosen on this entry (see domain/bundles.ts). */
+  bundleOf?: string | null;
   condition: GrantCondition;
 }
 
-/** An option as the ledger entry stores it: the reward it becomes, amounts and dates worked out. */
-export interface ChoiceOffer {
-  id: string;
+/** One reward an option grants, as the ledger entry stores it: amounts and dates worked out. */
+export interface OfferedReward {
   type: string;
   amount: number;
   currency: string | null;
@@ -342,17 +411,34 @@ export interface ChoiceOffer {
   validUntil: number | null;
 }
 
+/**
+ * An option as the ledger entry stores it: the reward the entry becomes (a
+ * bundle's first grant), and for a bundle every grant in `grants`; the entry
+ * becomes the first and each further one is an entry of its own.
+ */
+export interface ChoiceOffer extends OfferedReward {
+  id: string;
+  label?: string;
+  grants?: OfferedReward[];
+}
+
 /** Days a referrer has to choose when the rule does not say. */
 export const DEFAULT_CHOOSE_WITHIN_DAYS = 30;
 
 const DAY_MS = 86_400_000;
 
-/** The amount a rule grants for a payment: a fixed amount, or a percent of the payment rounded down. */
-export function grantAmount(grant: GrantRule, payment?: { amount: number }): number {
+/**
+ * The amount a rule grants for a payment: a fixed amount, or a percent of the
+ * payment times the multiplier `factor`, rounded down once at the end.
+ */
+export function grantAmount(grant: GrantRule, payment?: { amount: number }, factor = 1): number {
   if (grant.percent === undefined) return grant.amount ?? 0;
-  // Integer arithmetic where it can be (percent in hundredths), so 10% of 2900 is 290, not 289.99….
-  const hundredths = Math.round(grant.percent * 100);
-  return Math.floor(((payment?.amount ?? 0) * hundredths) / 10_000);
+  // Integer arithmetic (percent in hundredths, factor in millionths), so 10% of 2900 is 290, not 289.99…,
+  // and 10% of 2999 doubled is 599 (floor of 599.8), never 598 from rounding twice.
+  const hundredths = BigInt(Math.round(grant.percent * 100));
+  const millionths = BigInt(Math.round(factor * 1_000_000));
+  const amount = BigInt(Math.max(0, Math.trunc(payment?.amount ?? 0)));
+  return Number((amount * hundredths * millionths) / 10_000_000_000n);
 }
 
 type GrantFields = Pick<PlannedGrant, "userId" | "referralId" | "role" | "triggerId" | "condition"> & {
@@ -369,21 +455,30 @@ function plan(
   payment?: { amount: number; currency: string },
 ): PlannedGrant {
   const kind = rules.rewardTypes[grant.type]?.kind;
-  // Multipliers scale amounts; a feature unlock is on or off, so it is not scaled.
+  // Multipliers scale amounts, a percent of an invoice too (rounded down); a feature unlock is on or off.
   const factor = kind === "feature" ? 1 : multiplierAt(rules, fields.trigger, at);
-  const scaled = grant.percent === undefined ? Math.round(grantAmount(grant) * factor) : grantAmount(grant, payment);
+  const scaled =
+    grant.percent === undefined ? Math.round(grantAmount(grant) * factor) : grantAmount(grant, payment, factor);
   // A held reward's validity starts when it becomes usable, so a hold never shortens it.
   // An entry offering a choice is usable from its grant (or its hold's end) once an option is taken.
   const availableAt = grant.holdDays ? at + grant.holdDays * DAY_MS : grant.choices ? at : null;
   const start = availableAt ?? at;
-  const offers: ChoiceOffer[] | undefined = grant.choices?.map((option) => ({
-    id: option.id,
-    type: option.type,
-    amount: rules.rewardTypes[option.type]?.kind === "feature" ? option.amount : Math.round(option.amount * factor),
-    currency: option.currency ?? null,
-    feature: option.feature ?? null,
-    validUntil: option.validFor ? addDuration(start, option.validFor) : null,
-  }));
+  const offers: ChoiceOffer[] | undefined = grant.choices?.map((option) => {
+    const offered: OfferedReward[] = optionGrants(option).map((reward) => ({
+      type: reward.type,
+      amount: rules.rewardTypes[reward.type]?.kind === "feature" ? reward.amount : Math.round(reward.amount * factor),
+      currency: reward.currency ?? null,
+      feature: reward.feature ?? null,
+      validUntil: reward.validFor ? addDuration(start, reward.validFor) : null,
+    }));
+    const [first] = offered as [OfferedReward, ...OfferedReward[]];
+    return {
+      id: option.id,
+      ...(option.label ? { label: option.label } : {}),
+      ...first,
+      ...(option.grants ? { grants: offered } : {}),
+    };
+  });
   return {
     ...(offers
       ? {
@@ -584,6 +679,8 @@ export interface MilestoneEntry {
   status: "pending" | "active" | "redeemed" | "expired" | "revoked";
   amount: number;
   fulfilledAt: number | null;
+  /** Set on a further reward of a chosen bundle: it follows its entry, it is not a crossing of its own. */
+  bundleOf?: string | null;
 }
 
 export type MilestoneAction =
@@ -612,7 +709,9 @@ export function planQualifiedMilestones(
     for (const grant of milestone.grants) {
       const prefix = `milestone:${s.referrerId}:${grant.id}:`;
       const own = entries
-        .filter((entry) => entry.dedupeKey.startsWith(prefix) && !entry.dedupeKey.endsWith(":clawback"))
+        .filter(
+          (entry) => entry.dedupeKey.startsWith(prefix) && !entry.dedupeKey.endsWith(":clawback") && !entry.bundleOf,
+        )
         .sort((a, b) => crossingOf(a.dedupeKey) - crossingOf(b.dedupeKey));
       const last = own.at(-1);
       const debt = last && entries.find((entry) => entry.dedupeKey === `${last.dedupeKey}:clawback`);

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter, errorResponse } from "../openapi";
-import { ChooseSchema, EntitlementsSchema, examples, RewardSchema, UserIdParam } from "../schemas";
-import { choose, entitlementsOf, redeem, rewardJson, rewardPage } from "../services/rewards";
+import { ChooseSchema, ChosenRewardSchema, EntitlementsSchema, examples, RewardSchema, UserIdParam } from "../schemas";
+import { choose, chosenJson, entitlementsOf, redeem, rewardJson, rewardPage } from "../services/rewards";
 
 const listRoute = createRoute({
   method: "get",
@@ -67,18 +67,21 @@ export const chooseRequest = {
 };
 export const chooseAnswers = {
   200: {
-    description: "The reward, now the chosen option",
-    content: { "application/json": { schema: RewardSchema } },
+    description:
+      "The reward, now the chosen option. A bundled option grants several rewards at once: this entry becomes its first, and `bundle` lists the entries of the others, granted in the same batch, exactly once",
+    content: { "application/json": { schema: ChosenRewardSchema } },
   },
   400: errorResponse("The choice is not one of the reward's options"),
   409: errorResponse("Another option was already taken, the reward offers no choice, or it was revoked or expired"),
+  503: errorResponse("Too many concurrent changes to the reward's referral; try again"),
 };
 
 const chooseRoute = createRoute({
   method: "post",
   path: "/api/rewards/{id}/choose",
   tags: ["rewards"],
-  summary: "Take one of the options of a reward that offers a choice (once; the same choice again is a no-op)",
+  summary:
+    "Take one of the options of a reward that offers a choice, a single reward or a bundle (once; the same choice again is a no-op)",
   security: [{ ApiKey: [] }],
   request: chooseRequest,
   responses: {
@@ -102,7 +105,7 @@ export const rewards = createRouter()
   .openapi(chooseRoute, async (c) => {
     const now = Date.now();
     return c.json(
-      rewardJson(await choose(c.var.db, c.req.valid("param").id, c.req.valid("json").choice, now), now),
+      chosenJson(await choose(c.var.db, c.req.valid("param").id, c.req.valid("json").choice, now), now),
       200,
     );
   });

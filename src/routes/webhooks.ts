@@ -12,8 +12,8 @@ const stripeWebhookRoute = createRoute({
   tags: ["webhooks"],
   summary: "Stripe events: conversions, revenue, clawbacks",
   description:
-    "Point a Stripe webhook endpoint here with checkout.session.completed, invoice.paid, charge.refunded, " +
-    "charge.dispute.created, charge.dispute.closed and customer.subscription.deleted. The raw body is verified " +
+    "Point a Stripe webhook endpoint here with checkout.session.completed, invoice.paid, charge.succeeded, " +
+    "charge.refunded, charge.dispute.created, charge.dispute.closed and customer.subscription.deleted. The raw body is verified " +
     "against STRIPE_WEBHOOK_SECRETS (Stripe-Signature, 300 s tolerance). Each event applies exactly once, in any order.",
   request: {
     headers: z.object({

@@ -4,15 +4,16 @@ import { cors } from "hono/cors";
 import { etag, RETAINED_304_HEADERS } from "hono/etag";
 import { createDb, runBatch } from "../db/client";
 import { recordVisitorStatement } from "../db/queries/referrals";
+import { awaitingChoice, findReward } from "../db/queries/rewards";
 import { visitorHash } from "../domain/visitor";
 import { verifyWidgetToken } from "../domain/widget-token";
 import { ApiError } from "../errors";
 import { describeError } from "../log";
 import { credentialKey, overLimit, RETRY_AFTER_S, rateLimit } from "../middleware/limits";
 import { requireWidgetToken, type WidgetEnv } from "../middleware/widget-token";
-import { createRouter, errorResponse } from "../openapi";
+import { createRouter, ErrorSchema, errorResponse, inputProblem } from "../openapi";
 import { EntitlementsSchema, examples, RewardSchema } from "../schemas";
-import { choose, rewardJson } from "../services/rewards";
+import { choose, chosenJson, rewardJson } from "../services/rewards";
 import { leaderboard, userTimeseries, widgetSummary } from "../services/widgets";
 import { EmbedPage, EmbedProblem } from "../widgets/embed-page";
 import { chooseAnswers, chooseRequest } from "./rewards";
@@ -151,7 +152,14 @@ const embedRoute = createRoute({
   path: "/widgets/v1/embed",
   tags: ["widgets"],
   summary: "The embeddable referral card (HTML), for an iframe or a new tab",
-  request: { query: z.object({ token: z.string().max(2048).optional().openapi({ description: "A widget token" }) }) },
+  request: {
+    query: z.object({
+      token: z.string().max(2048).optional().openapi({ description: "A widget token" }),
+      chosen: z.string().max(64).optional().openapi({
+        description: "A reward whose choice the card just took (its picker sets it): the card confirms it",
+      }),
+    }),
+  },
   responses: {
     200: { description: "The card", content: { "text/html": { schema: z.string() } } },
     401: {
@@ -159,6 +167,47 @@ const embedRoute = createRoute({
       content: { "text/html": { schema: z.string() } },
     },
     404: { description: "A friendly page: the user has no code yet", content: { "text/html": { schema: z.string() } } },
+  },
+});
+
+/** An answer for a browser (a page) or for a program (the error envelope). */
+const pageOrError = (description: string) => ({
+  description,
+  content: { "text/html": { schema: z.string() }, "application/json": { schema: ErrorSchema } },
+});
+
+const EmbedChoiceSchema = z
+  .object({
+    token: z.string().min(1).max(2048).openapi({ description: "The widget token the card was loaded with" }),
+    choice: z.string().min(1).max(64).openapi({ example: "usage" }),
+  })
+  .openapi("EmbedChoice", { example: { token: "eyJ0eXAiOiJ3aWRnZXQifQ.c2lnbmF0dXJl", choice: "usage" } });
+
+const embedChooseRoute = createRoute({
+  method: "post",
+  path: "/widgets/v1/embed/rewards/{id}/choose",
+  tags: ["widgets"],
+  summary: "The card's reward picker: takes the choice a plain HTML form posts, then goes back to the card",
+  description:
+    "Does what POST /widgets/v1/me/rewards/{id}/choose does, for the card's forms, which work without JavaScript: " +
+    "the widget token comes in the form body (not only the URL), and the answer is a 303 back to the card, which " +
+    "confirms the reward. A refusal answers the card with the reason for a browser (Accept: text/html), the error " +
+    "envelope otherwise.",
+  request: {
+    params: chooseRequest.params,
+    body: { content: { "application/x-www-form-urlencoded": { schema: EmbedChoiceSchema } }, required: true },
+  },
+  responses: {
+    303: {
+      description: "Taken (or already this option): `Location` is the card, `/widgets/v1/embed?token=…&chosen=…`",
+    },
+    400: pageOrError("The form is malformed, or the choice is not one of the reward's options"),
+    401: pageOrError("The token is missing, invalid or expired"),
+    404: pageOrError("No such reward of this user, or the user has no code yet"),
+    409: pageOrError("Another option was already taken, the reward offers no choice, or it was revoked or expired"),
+    415: errorResponse("The body is not a form (application/x-www-form-urlencoded)"),
+    429: pageOrError("The token's widget budget is spent: retry after `Retry-After` seconds"),
+    503: pageOrError("Too many concurrent changes to the reward's referral; try again"),
   },
 });
 
@@ -210,13 +259,17 @@ const deps = (c: Context<WidgetEnv>) => ({
   counters: c.env.CODE_COUNTER,
 });
 
-/** Content-Security-Policy for the card: nonce'd inline style and script, framed only by the widget origins. */
+/**
+ * Content-Security-Policy for the card: nonce'd inline style and script,
+ * forms posted only to this origin (the reward picker), framed only by the
+ * widget origins.
+ */
 function securityHeaders(c: Context<WidgetEnv>, nonce: string) {
   const ancestors = c.var.config.widgetOrigins.length > 0 ? c.var.config.widgetOrigins.join(" ") : "'self'";
   c.header(
     "Content-Security-Policy",
     `default-src 'none'; style-src 'nonce-${nonce}'; script-src 'nonce-${nonce}'; img-src data:; ` +
-      `base-uri 'none'; form-action 'none'; frame-ancestors ${ancestors}`,
+      `base-uri 'none'; form-action 'self'; frame-ancestors ${ancestors}`,
   );
   c.header("X-Content-Type-Options", "nosniff");
   // The token is in the URL: never send it to the share targets.
@@ -269,60 +322,167 @@ export const widgets = widgetApi
   .openapi(chooseRoute, async (c) => {
     const now = Date.now();
     const { id } = c.req.valid("param");
-    const reward = await choose(deps(c).db, id, c.req.valid("json").choice, now, c.var.widgetUserId);
+    const chosen = await choose(deps(c).db, id, c.req.valid("json").choice, now, c.var.widgetUserId);
     c.header("Cache-Control", "no-store");
-    return c.json(rewardJson(reward, now), 200);
+    return c.json(chosenJson(chosen, now), 200);
   })
   .openapi(embedRoute, async (c) => {
     const nonce = crypto.randomUUID().replace(/-/g, "");
     securityHeaders(c, nonce);
-    const check = await verifyWidgetToken(c.req.valid("query").token, c.var.config.widgetKeys, Date.now());
-    if (check.status !== "valid") {
-      const expired = check.status === "expired";
+    const { token, chosen } = c.req.valid("query");
+    const user = await cardUser(c, nonce, token);
+    if (user instanceof Response) return user;
+    return card(c, nonce, user, 200, { chosenId: chosen });
+  })
+  .openapi(
+    embedChooseRoute,
+    async (c) => {
+      const nonce = crypto.randomUUID().replace(/-/g, "");
+      securityHeaders(c, nonce);
+      const { token, choice } = c.req.valid("form");
+      const { id } = c.req.valid("param");
+      const user = await cardUser(c, nonce, token);
+      if (user instanceof Response) return wantsPage(c) ? user : c.json(CARD_REFUSALS[user.status], user.status);
+      try {
+        await choose(createDb(c.env.DB), id, choice, Date.now(), user.userId);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        const status = error.status as ChoiceRefusal;
+        if (!wantsPage(c)) return c.json(error.body, status);
+        return card(c, nonce, user, status, { problem: choiceProblem(error) });
+      }
+      const back = new URLSearchParams({ token: user.token, chosen: id });
+      return c.redirect(`/widgets/v1/embed?${back}`, 303);
+    },
+    (result, c) => {
+      const problem = inputProblem(result, c);
+      if (!problem) return;
+      if (!wantsPage(c)) throw problem;
+      const nonce = crypto.randomUUID().replace(/-/g, "");
+      securityHeaders(c, nonce);
       return c.html(
         EmbedProblem({
           nonce,
           brand: c.var.config.widgetBrand,
-          heading: expired ? "This referral card has expired" : "This referral card cannot be shown",
-          message: expired
-            ? "For your security the card is only valid for a while. Reload the page to get a fresh one."
-            : "The link to this card is incomplete or no longer valid. Reload the page, or open your referrals from the dashboard again.",
+          heading: "This choice could not be taken",
+          message: "The form was incomplete. Reload the card and choose again.",
         }) as string,
-        401,
+        400,
       );
-    }
-    // The card spends the token's widget budget too: reloading it cannot do what calling the API may not.
-    if (await overLimit(c.env.WIDGET_LIMITER, await credentialKey(`Bearer ${c.req.valid("query").token}`))) {
-      c.header("Retry-After", String(RETRY_AFTER_S));
-      return c.html(
-        EmbedProblem({
-          nonce,
-          brand: c.var.config.widgetBrand,
-          heading: "This card was loaded too often",
-          message: "Wait a minute, then reload the page.",
-        }) as string,
-        429,
-      );
-    }
-    const now = Date.now();
-    rememberVisitor(c, check.userId);
-    try {
-      const [summary, series, board] = await Promise.all([
-        widgetSummary(deps(c), check.userId, now),
-        userTimeseries(deps(c), check.userId, 30, now),
-        leaderboard(deps(c), 10, { viewerId: check.userId, masked: true }),
-      ]);
-      return c.html(EmbedPage({ nonce, brand: c.var.config.widgetBrand, summary, series, board }) as string, 200);
-    } catch (error) {
-      if (!(error instanceof ApiError) || error.status !== 404) throw error;
-      return c.html(
-        EmbedProblem({
-          nonce,
-          brand: c.var.config.widgetBrand,
-          heading: "No referral link yet",
-          message: "Your referral link is being set up. Check back in a moment.",
-        }) as string,
-        404,
-      );
-    }
-  });
+    },
+  );
+
+/** The statuses `choose` refuses with (see embedChooseRoute). */
+type ChoiceRefusal = 400 | 404 | 409 | 503;
+
+/** A browser (a form, a link) rather than a program: it reads a page, not the error envelope. */
+const wantsPage = (c: Context<WidgetEnv>) => (c.req.header("accept") ?? "").includes("text/html");
+
+/** What a program reads for the card's own refusals (the browser sees a page). */
+const CARD_REFUSALS = {
+  401: new ApiError(401, "unauthorized", "The widget token is missing, invalid or expired").body,
+  429: new ApiError(429, "rate_limited", `Too many requests; retry in ${RETRY_AFTER_S} seconds`).body,
+} as const;
+
+/** Why a choice was refused, in words for the person looking at the card. */
+function choiceProblem(error: ApiError): string {
+  switch (error.code) {
+    case "already_chosen":
+      return "You already chose this reward: it is shown below.";
+    case "invalid_transition":
+      return "This reward can no longer be chosen: it was revoked or has expired.";
+    case "reward_not_found":
+    case "no_choice":
+      return "This reward has no choice to take. Reload the card to see your rewards.";
+    case "busy":
+      return "Your rewards are being updated right now. Try again in a moment.";
+    default:
+      return "That option is not one this reward offers. Reload the card and choose again.";
+  }
+}
+
+/**
+ * The card's user, from the token; or the friendly page to answer instead
+ * (invalid or expired token, the token's widget budget spent). Loading the
+ * card and taking a choice on it spend the same budget as the widget API.
+ */
+async function cardUser(
+  c: Context<WidgetEnv>,
+  nonce: string,
+  token: string | undefined,
+): Promise<{ userId: string; token: string } | (Response & { status: 401 | 429 })> {
+  const brand = c.var.config.widgetBrand;
+  const check = await verifyWidgetToken(token, c.var.config.widgetKeys, Date.now());
+  if (check.status !== "valid" || token === undefined) {
+    const expired = check.status === "expired";
+    return c.html(
+      EmbedProblem({
+        nonce,
+        brand,
+        heading: expired ? "This referral card has expired" : "This referral card cannot be shown",
+        message: expired
+          ? "For your security the card is only valid for a while. Reload the page to get a fresh one."
+          : "The link to this card is incomplete or no longer valid. Reload the page, or open your referrals from the dashboard again.",
+      }) as string,
+      401,
+    ) as Response & { status: 401 };
+  }
+  if (await overLimit(c.env.WIDGET_LIMITER, await credentialKey(`Bearer ${token}`))) {
+    c.header("Retry-After", String(RETRY_AFTER_S));
+    return c.html(
+      EmbedProblem({
+        nonce,
+        brand,
+        heading: "This card was loaded too often",
+        message: "Wait a minute, then reload the page.",
+      }) as string,
+      429,
+    ) as Response & { status: 429 };
+  }
+  return { userId: check.userId, token };
+}
+
+/** The card for the token's user, with the rewards they may choose, a choice to confirm, or a problem to tell. */
+async function card(
+  c: Context<WidgetEnv>,
+  nonce: string,
+  user: { userId: string; token: string },
+  status: 200 | ChoiceRefusal,
+  extra: { chosenId?: string; problem?: string },
+) {
+  const now = Date.now();
+  rememberVisitor(c, user.userId);
+  const { db } = deps(c);
+  try {
+    const [summary, series, board, awaiting, chosen] = await Promise.all([
+      widgetSummary(deps(c), user.userId, now),
+      userTimeseries(deps(c), user.userId, 30, now),
+      leaderboard(deps(c), 10, { viewerId: user.userId, masked: true }),
+      awaitingChoice(db, user.userId, 10),
+      extra.chosenId ? findReward(db, extra.chosenId) : undefined,
+    ]);
+    const page = EmbedPage({
+      nonce,
+      brand: c.var.config.widgetBrand,
+      summary,
+      series,
+      board,
+      token: user.token,
+      awaiting: awaiting.map((row) => rewardJson(row, now)),
+      chosen: chosen && chosen.userId === user.userId && chosen.choice ? rewardJson(chosen, now) : undefined,
+      problem: extra.problem,
+    });
+    return c.html(page as string, status);
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 404) throw error;
+    return c.html(
+      EmbedProblem({
+        nonce,
+        brand: c.var.config.widgetBrand,
+        heading: "No referral link yet",
+        message: "Your referral link is being set up. Check back in a moment.",
+      }) as string,
+      404,
+    );
+  }
+}

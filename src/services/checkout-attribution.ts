@@ -153,6 +153,8 @@ export async function attributeAtCheckout(
     canceledAt: null,
     refereeEmailHash: input.claims.emailHash,
     trialEndsAt: null,
+    fraudReason: null,
+    fraudAt: null,
   };
   // The click's details, as a signup through the API copies them; the click's flush has usually landed by checkout.
   const details = carrier.click

@@ -8,6 +8,7 @@ import {
   clicksLegacy,
   codeDaily,
   outboxEvents,
+  paymentIdentities,
   referralClicks,
   referralCodes,
   referrals,
@@ -35,19 +36,22 @@ const customersOf = (db: Db, userId: string) =>
 export async function exportUser(db: Db, userId: string) {
   const code = await db.select().from(referralCodes).where(eq(referralCodes.userId, userId)).get();
   const customers = await db.select().from(stripeCustomers).where(eq(stripeCustomers.userId, userId));
-  const [made, referredBy, ledger, visitors, blocked, payments, charges, disputes, daily] = await Promise.all([
-    db.select().from(referrals).where(eq(referrals.referrerId, userId)).orderBy(referrals.signedUpAt),
-    db.select().from(referrals).where(eq(referrals.refereeId, userId)).get(),
-    db.select().from(rewards).where(eq(rewards.userId, userId)).orderBy(rewards.createdAt),
-    db.select().from(userVisitors).where(eq(userVisitors.userId, userId)),
-    db.select().from(blockedAttributions).where(eq(blockedAttributions.refereeId, userId)),
-    db.select().from(stripePayments).where(eq(stripePayments.userId, userId)),
-    db.select().from(stripeCharges).where(eq(stripeCharges.userId, userId)),
-    db.select().from(stripeDisputes).where(eq(stripeDisputes.userId, userId)),
-    code
-      ? db.select().from(codeDaily).where(eq(codeDaily.code, code.code)).orderBy(codeDaily.day)
-      : Promise.resolve([]),
-  ]);
+  const [made, referredBy, ledger, visitors, blocked, payments, charges, disputes, daily, paidWith] = await Promise.all(
+    [
+      db.select().from(referrals).where(eq(referrals.referrerId, userId)).orderBy(referrals.signedUpAt),
+      db.select().from(referrals).where(eq(referrals.refereeId, userId)).get(),
+      db.select().from(rewards).where(eq(rewards.userId, userId)).orderBy(rewards.createdAt),
+      db.select().from(userVisitors).where(eq(userVisitors.userId, userId)),
+      db.select().from(blockedAttributions).where(eq(blockedAttributions.refereeId, userId)),
+      db.select().from(stripePayments).where(eq(stripePayments.userId, userId)),
+      db.select().from(stripeCharges).where(eq(stripeCharges.userId, userId)),
+      db.select().from(stripeDisputes).where(eq(stripeDisputes.userId, userId)),
+      code
+        ? db.select().from(codeDaily).where(eq(codeDaily.code, code.code)).orderBy(codeDaily.day)
+        : Promise.resolve([]),
+      db.select().from(paymentIdentities).where(eq(paymentIdentities.userId, userId)),
+    ],
+  );
   const [referringClick, heldEvents, events, operatorActions] = await Promise.all([
     referredBy ? db.select().from(referralClicks).where(eq(referralClicks.referralId, referredBy.id)).get() : undefined,
     db
@@ -67,7 +71,7 @@ export async function exportUser(db: Db, userId: string) {
   const found =
     code !== undefined ||
     referredBy !== undefined ||
-    [made, ledger, visitors, blocked, customers, payments].some((rows) => rows.length > 0);
+    [made, ledger, visitors, blocked, customers, payments, paidWith].some((rows) => rows.length > 0);
   if (!found) return undefined;
   return {
     userId,
@@ -87,6 +91,8 @@ export async function exportUser(db: Db, userId: string) {
       charges,
       disputes,
       heldEvents: heldEvents.map((event) => ({ ...event, payload: JSON.parse(event.payload) as unknown })),
+      /** Keyed hashes of the cards and billing emails they paid with, for self-referral checks. */
+      paidWith,
     },
     events: events.map((event) => ({ ...event, payload: JSON.parse(event.payload) as unknown })),
     operatorActions,
@@ -106,9 +112,10 @@ const MAX_ATTEMPTS = 4;
 /**
  * Erases a user's personal data: every place their id appears gets the same
  * random tombstone (so the ledger's amounts and the counters still add up),
- * their display name, email hash and visitor hashes go, their referral loses
- * the link to the click that brought them, Stripe payloads held for them are
- * dropped, and so are outbound events that name them, in one atomic batch.
+ * their display name, email hash, visitor hashes and the hashes of what they
+ * paid with go, their referral loses the link to the click that brought
+ * them, Stripe payloads held for them are dropped, and so are outbound
+ * events that name them, in one atomic batch.
  *
  * Their code is retired: it carries part of their name, so every row that
  * names it is moved to a fresh code with a random name part, and its counter
@@ -195,6 +202,7 @@ function erasureStatements(
     db.update(rewards).set({ userId: tombstone }).where(eq(rewards.userId, userId)),
     db.update(blockedAttributions).set({ refereeId: tombstone }).where(eq(blockedAttributions.refereeId, userId)),
     db.delete(userVisitors).where(eq(userVisitors.userId, userId)),
+    db.delete(paymentIdentities).where(eq(paymentIdentities.userId, userId)),
     db.update(stripeCustomers).set({ userId: tombstone }).where(eq(stripeCustomers.userId, userId)),
     db.update(stripePayments).set({ userId: tombstone }).where(eq(stripePayments.userId, userId)),
     db.update(stripeCharges).set({ userId: tombstone }).where(eq(stripeCharges.userId, userId)),

@@ -7,8 +7,10 @@ import {
   milestoneEntries,
   qualifiedCount,
   setRewardStatusStatement,
+  takeBackStatement,
 } from "../db/queries/rewards";
 import { referrals } from "../db/schema";
+import { bundleOfEntry, takeBackBundle } from "../domain/bundles";
 import { planQualifiedMilestones, qualifyingHoldMs } from "../domain/rules";
 
 /** Who revoked a milestone whose count was lost: final, the next crossing is a new entry. */
@@ -38,11 +40,17 @@ export async function qualifiedMilestoneStatements(
   return planQualifiedMilestones(rules, { referrerId, referralId: change.referralId, qualified, now }, entries).flatMap(
     (action) => {
       if (action.kind === "grant") return [grantStatement(db, action.grant, now)];
-      if (action.kind === "revoke") {
-        return [setRewardStatusStatement(db, action.id, action.from, "revoked", now, REVOKED_BY_MILESTONE)];
-      }
-      const entry = byId.get(action.entry.id);
-      return entry ? [clawbackStatement(db, entry, now)] : [];
+      const id = action.kind === "revoke" ? action.id : action.entry.id;
+      const entry = byId.get(id);
+      const own =
+        action.kind === "revoke"
+          ? [setRewardStatusStatement(db, action.id, action.from, "revoked", now, REVOKED_BY_MILESTONE)]
+          : entry
+            ? [clawbackStatement(db, entry, now)]
+            : [];
+      // A milestone taken back takes back the further rewards of the bundle chosen on it, if any.
+      const bundle = takeBackBundle(bundleOfEntry(entries, id));
+      return [...own, ...bundle.map((part) => takeBackStatement(db, part, now, REVOKED_BY_MILESTONE))];
     },
   );
 }

@@ -15,6 +15,7 @@ export async function recurringRewardStatements(
   referral: ReferralRow,
   facts: { payments: PaymentFact[]; charges: ChargeFact[]; disputes: DisputeFact[] },
   now: number,
+  fraudAt: number | null = null,
 ): Promise<BatchItem[]> {
   const { db, config } = deps;
   const ruleIds = recurringRuleIds(config.rules);
@@ -26,6 +27,7 @@ export async function recurringRewardStatements(
     facts,
     entries,
     config.clawbackMs,
+    fraudAt,
   );
   return rewardActionStatements(db, actions, now);
 }

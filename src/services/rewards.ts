@@ -1,26 +1,31 @@
+import { eq } from "drizzle-orm";
 import type { Config } from "../config";
 import { type Db, runBatch } from "../db/client";
 import {
   activeEntries,
+  bundleEntries,
   choicesDue,
-  chooseStatement,
+  chooseStatements,
   findReward,
   listRewards,
   type PageCursor,
   type RewardRow,
   redeemReward,
 } from "../db/queries/rewards";
+import { guardStatements, guardVersions } from "../db/queries/stripe";
+import { referrals } from "../db/schema";
+import { offersOf } from "../domain/bundles";
 import { fromBase64Url, toBase64Url } from "../domain/crypto";
 import { computeEntitlements, type Entitlements, statusAt } from "../domain/ledger";
-import type { ChoiceOffer } from "../domain/rules";
+import type { ChoiceOffer, OfferedReward } from "../domain/rules";
 import { ApiError } from "../errors";
+import { describeError } from "../log";
 
 /**
  * A ledger entry as the API shows it, with its status at `now`: a pending
  * entry whose hold has ended shows as active, as entitlements count it.
  */
 export function rewardJson(row: RewardRow, now = Date.now()) {
-  const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
   return {
     id: row.id,
     userId: row.userId,
@@ -38,23 +43,90 @@ export function rewardJson(row: RewardRow, now = Date.now()) {
     createdAt: iso(row.createdAt) as string,
     redeemedAt: iso(row.redeemedAt),
     availableAt: row.status === "pending" ? iso(row.availableAt) : null,
-    choices: offersOf(row)?.map((offer) => ({ ...offer, validUntil: iso(offer.validUntil) })) ?? null,
+    choices: offersOf(row)?.map(offerJson) ?? null,
     chooseBy: row.choices !== null && row.choice === null ? iso(row.chooseBy) : null,
     choice: row.choice,
+    bundleOf: row.bundleOf,
   };
 }
 
-function offersOf(row: Pick<RewardRow, "choices">): ChoiceOffer[] | null {
-  return row.choices === null ? null : (JSON.parse(row.choices) as ChoiceOffer[]);
+const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
+
+const rewardOfferJson = (reward: OfferedReward) => ({
+  type: reward.type,
+  amount: reward.amount,
+  currency: reward.currency,
+  feature: reward.feature,
+  validUntil: iso(reward.validUntil),
+});
+
+/** An option as the API shows it: described by its (first) reward, a bundle's rewards in `grants`. */
+const offerJson = (offer: ChoiceOffer) => ({
+  id: offer.id,
+  label: offer.label ?? null,
+  ...rewardOfferJson(offer),
+  grants: offer.grants?.map(rewardOfferJson) ?? null,
+});
+
+/** The entry a choice made, and the further entries of its bundle (none for a single reward). */
+export interface Chosen {
+  reward: RewardRow;
+  bundle: RewardRow[];
+}
+
+export function chosenJson(chosen: Chosen, now = Date.now()) {
+  return { ...rewardJson(chosen.reward, now), bundle: chosen.bundle.map((row) => rewardJson(row, now)) };
+}
+
+/** Concurrent choices and Stripe events on one referee retry this many times. */
+const MAX_ATTEMPTS = 8;
+
+/**
+ * Applies an option to an entry awaiting a choice (see chooseStatements); true
+ * if this call took it. The batch also bumps the Stripe lock of the referral's
+ * referee (`stripe_guards`, as an event on them does), so a refund planned
+ * before the choice and written after it fails its lock and is planned again
+ * from the chosen entry and its bundle, never leaving a part of it behind.
+ */
+async function applyChoice(
+  db: Db,
+  entry: { id: string; referralId: string | null },
+  offer: ChoiceOffer,
+  now: number,
+): Promise<boolean> {
+  const referral = entry.referralId
+    ? await db
+        .select({ refereeId: referrals.refereeId })
+        .from(referrals)
+        .where(eq(referrals.id, entry.referralId))
+        .get()
+    : undefined;
+  const subjects = referral ? [`user:${referral.refereeId}`] : [];
+  for (let attempt = 1; ; attempt++) {
+    const versions = await guardVersions(db, subjects);
+    try {
+      const [taken] = await runBatch(db, [
+        ...chooseStatements(db, entry.id, offer, now),
+        ...guardStatements(db, versions, `choose:${entry.id}`),
+      ]);
+      return (taken?.meta.changes ?? 0) > 0;
+    } catch (error) {
+      const current = await guardVersions(db, subjects);
+      if (![...versions].some(([subject, version]) => current.get(subject) !== version)) throw error;
+      if (attempt >= MAX_ATTEMPTS) {
+        throw new ApiError(503, "busy", "Too many concurrent changes to this reward's referral; try again");
+      }
+    }
+  }
 }
 
 /**
  * Takes the referrer's choice for an entry offering one: exactly once, even
- * under concurrent calls (see chooseStatement). Choosing the option already
+ * under concurrent calls (see chooseStatements). Choosing the option already
  * taken returns the entry; another one is a conflict. With `userId` (a widget
  * token) the entry must be that user's.
  */
-export async function choose(db: Db, id: string, choice: string, now: number, userId?: string): Promise<RewardRow> {
+export async function choose(db: Db, id: string, choice: string, now: number, userId?: string): Promise<Chosen> {
   const reward = await findReward(db, id);
   if (!reward || (userId !== undefined && reward.userId !== userId)) {
     throw new ApiError(404, "reward_not_found", `No reward ${id}`);
@@ -66,9 +138,12 @@ export async function choose(db: Db, id: string, choice: string, now: number, us
     const ids = offers.map((o) => o.id).join(", ");
     throw new ApiError(400, "invalid_request", `choice: not one of this reward's options (${ids})`, "choice");
   }
-  if (reward.choice === null && reward.status === "pending") await runBatch(db, [chooseStatement(db, id, offer, now)]);
+  if (reward.choice === null && reward.status === "pending") await applyChoice(db, reward, offer, now);
   const current = (await findReward(db, id)) ?? reward;
-  if (current.choice === choice) return current;
+  if (current.choice === choice) {
+    const bundle = (await bundleEntries(db, [id])).filter((row) => row.bundleOf === id);
+    return { reward: current, bundle };
+  }
   if (current.choice !== null) {
     throw new ApiError(409, "already_chosen", `The reward was already chosen: ${current.choice}`);
   }
@@ -82,13 +157,21 @@ export async function chooseDefaults(db: Db, now: number): Promise<number> {
   let total = 0;
   for (;;) {
     const due = await choicesDue(db, now, CHOICE_CHUNK);
-    const statements = due.flatMap((row) => {
+    let taken = 0;
+    for (const row of due) {
       const first = offersOf(row)?.[0];
-      return first ? [chooseStatement(db, row.id, first, now)] : [];
-    });
-    const results = statements.length > 0 ? await runBatch(db, statements) : [];
-    total += results.reduce((sum, result) => sum + (result.meta?.changes ?? 0), 0);
-    if (due.length < CHOICE_CHUNK) return total;
+      if (!first) continue;
+      // One entry busy with Stripe events waits for the next run; the others go ahead.
+      const took = await applyChoice(db, row, first, now).catch((error: unknown) => {
+        console.warn(
+          `taking the first option of reward ${row.id} failed; the next run retries: ${describeError(error)}`,
+        );
+        return false;
+      });
+      if (took) taken++;
+    }
+    total += taken;
+    if (due.length < CHOICE_CHUNK || taken === 0) return total;
   }
 }
 

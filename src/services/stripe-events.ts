@@ -2,8 +2,14 @@ import { eq } from "drizzle-orm";
 import type Stripe from "stripe";
 import type { Config } from "../config";
 import { type BatchItem, type Db, runBatch } from "../db/client";
+import {
+  codeEmailOf,
+  identitiesOf,
+  recordIdentitiesStatements,
+  referralsSharing,
+} from "../db/queries/payment-identities";
 import { bumpCounterStatements, findReferralByReferee, type ReferralRow } from "../db/queries/referrals";
-import { rewardActionStatements, rewardsByDedupeKeys } from "../db/queries/rewards";
+import { rewardActionStatements, rewardsByDedupeKeys, rewardsOfReferralRules } from "../db/queries/rewards";
 import {
   customerUser,
   deferredEvents,
@@ -24,9 +30,11 @@ import {
   upsertDisputeStatement,
   userFacts,
 } from "../db/queries/stripe";
-import { referrals } from "../db/schema";
+import { blockedAttributions, referrals } from "../db/schema";
+import { asChosen, bundleGrants } from "../domain/bundles";
 import {
   type ChargeFact,
+  type ConversionState,
   conversionRewardActions,
   conversionState,
   type DisputeFact,
@@ -34,7 +42,16 @@ import {
   mergeDispute,
   type PaymentFact,
 } from "../domain/conversion";
-import { planConversionGrants } from "../domain/rules";
+import { plannedFromEntry } from "../domain/recurring";
+import { type PlannedGrant, planConversionGrants } from "../domain/rules";
+import {
+  mergeIdentities,
+  type PaymentIdentity,
+  payerIdentities,
+  SELF_REFERRAL_PAYMENT,
+  selfReferralAt,
+  selfReferralClawback,
+} from "../domain/self-referral";
 import { utcDay } from "../domain/visitor";
 import { ApiError } from "../errors";
 import { deferredFacts } from "../stripe/deferred";
@@ -111,10 +128,12 @@ export async function processStripeEvent(deps: StripeDeps, event: VerifiedEvent,
   }
   const account = typeof event.account === "string" ? event.account : undefined;
   const apiCharge = facts?.dispute ? await lookUpDisputedCharge(deps, facts.dispute, account) : undefined;
+  // Who paid is hashed before anything else sees it: the card and email themselves are never kept.
+  const read = facts ? await withIdentities(deps.config.visitorSalt, facts) : null;
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const plan: Plan = facts
-      ? await planEvent(deps, event.id, facts, apiCharge, now)
+    const plan: Plan = read
+      ? await planEvent(deps, event.id, read, apiCharge, now)
       : { versions: new Map(), statements: [], result: { outcome: "ignored" as const } };
     try {
       await runBatch(db, [
@@ -241,6 +260,16 @@ async function planEvent(
       deferred.map((d) => d.eventId),
     ),
   );
+  const released = await Promise.all(
+    deferred
+      .map((d) => deferredFacts(d.eventId, d.payload))
+      .filter((f): f is EventFacts => f !== null)
+      .map((f) => withIdentities(deps.config.visitorSalt, f)),
+  );
+  // What the payer paid with is kept whoever they are: a referrer's own payment may come after their referee's.
+  const identities = mergeIdentities([facts, ...released].flatMap((f) => f.identities ?? []));
+  statements.push(...recordIdentitiesStatements(db, userId, identities));
+  const pending = new Map([[userId, identities]]);
   let referral = await findReferralByReferee(db, userId);
   if (!referral && claims && facts.checkout) {
     // First attribution wins: only a user with no referral yet is attributed at checkout.
@@ -260,15 +289,54 @@ async function planEvent(
       retryIfReferred = userId;
     }
   }
-  if (!referral) return plan("not_referred");
+  // As a referrer: a referee who paid with this card or email before is a self-referral found now.
+  const sharing = (await referralsSharing(db, userId, identities)).filter((r) => r.refereeId !== userId);
+  for (const other of sharing) {
+    const subject = `user:${other.refereeId}`;
+    if (!versions.has(subject)) versions.set(subject, (await guardVersions(db, [subject])).get(subject) ?? 0);
+    statements.push(...(await referralStatements(deps, other, [], now, pending)));
+  }
+  if (!referral) return plan(sharing.length > 0 ? "applied" : "not_referred", sharing.length > 0 ? userId : undefined);
 
   const incoming = [
     facts,
-    ...deferred.map((d) => deferredFacts(d.eventId, d.payload)).filter((f): f is EventFacts => f !== null),
+    ...released,
     ...(apiCharge ? [{ customerId: apiCharge.customerId, charge: apiCharge }] : []),
   ];
-  statements.push(...(await referralStatements(deps, referral, incoming, now)));
+  statements.push(...(await referralStatements(deps, referral, incoming, now, pending)));
   return plan("applied", referral.referrerId);
+}
+
+/** An event's facts with who paid turned into keyed hashes (`identities`) and the raw values dropped. */
+async function withIdentities(secret: string, facts: EventFacts): Promise<EventFacts> {
+  if (!facts.payer) return facts;
+  const { payer, ...rest } = facts;
+  const identities = mergeIdentities([...(facts.identities ?? []), ...(await payerIdentities(secret, payer))]);
+  return { ...rest, ...(identities.length > 0 ? { identities } : {}) };
+}
+
+/**
+ * When the referral became a self-referral, if it did: the referee's and the
+ * referrer's stored identities, those this event brings (`pending`), the
+ * email the referee signed up with and the one the referrer gave with their code.
+ */
+async function selfReferralTime(
+  db: Db,
+  referral: ReferralRow,
+  pending: ReadonlyMap<string, PaymentIdentity[]>,
+): Promise<number | null> {
+  const [referee, referrer, codeEmail] = await Promise.all([
+    identitiesOf(db, referral.refereeId),
+    identitiesOf(db, referral.referrerId),
+    codeEmailOf(db, referral.referrerId),
+  ]);
+  const signupEmail: PaymentIdentity[] = referral.refereeEmailHash
+    ? [{ kind: "email", hash: referral.refereeEmailHash, seenAt: referral.signedUpAt }]
+    : [];
+  return selfReferralAt(
+    [...referee, ...(pending.get(referral.refereeId) ?? []), ...signupEmail],
+    [...referrer, ...(pending.get(referral.referrerId) ?? []), ...codeEmail],
+  );
 }
 
 /** Stores the new facts and brings the referral, its counters, revenue and rewards in line with all facts. */
@@ -277,6 +345,7 @@ async function referralStatements(
   referral: ReferralRow,
   incoming: EventFacts[],
   now: number,
+  pending: ReadonlyMap<string, PaymentIdentity[]>,
 ): Promise<BatchItem[]> {
   const { db, config } = deps;
   const stored = await userFacts(db, referral.refereeId, {
@@ -324,10 +393,10 @@ async function referralStatements(
     statements.push(upsertDisputeStatement(db, referral.refereeId, dispute));
   }
 
-  const state = conversionState(
-    [...payments.values()],
-    [...charges.values()],
-    [...disputes.values()],
+  const fraudAt = await selfReferralTime(db, referral, pending);
+  const state = withSelfReferral(
+    conversionState([...payments.values()], [...charges.values()], [...disputes.values()], config.clawbackMs),
+    fraudAt,
     config.clawbackMs,
   );
   const converting = state.converting;
@@ -340,6 +409,8 @@ async function referralStatements(
     clawedBackAt: state.clawedBackAt,
     canceledAt,
     trialEndsAt,
+    fraudReason: fraudAt !== null ? SELF_REFERRAL_PAYMENT : referral.fraudReason,
+    fraudAt: fraudAt ?? referral.fraudAt,
   };
   if (
     next.status !== referral.status ||
@@ -347,9 +418,28 @@ async function referralStatements(
     next.conversionPaymentId !== referral.conversionPaymentId ||
     next.clawedBackAt !== referral.clawedBackAt ||
     next.canceledAt !== referral.canceledAt ||
-    next.trialEndsAt !== referral.trialEndsAt
+    next.trialEndsAt !== referral.trialEndsAt ||
+    next.fraudReason !== referral.fraudReason ||
+    next.fraudAt !== referral.fraudAt
   ) {
     statements.push(db.update(referrals).set(next).where(eq(referrals.id, referral.id)));
+  }
+  if (fraudAt !== null) {
+    statements.push(
+      // Listed in the console's fraud review with the attributions refused at signup; once per referral.
+      db
+        .insert(blockedAttributions)
+        .values({
+          id: `payment:${referral.id}`,
+          code: referral.code,
+          refereeId: referral.refereeId,
+          reason: SELF_REFERRAL_PAYMENT,
+          clickId: referral.clickId,
+          createdAt: now,
+        })
+        .onConflictDoNothing(),
+      ...(await signupTakeBackStatements(deps, referral, fraudAt, now)),
+    );
   }
   if (converting && referral.convertedAt === null) {
     statements.push(...bumpCounterStatements(db, referral.code, utcDay(converting.paidAt), "conversions"));
@@ -379,11 +469,14 @@ async function referralStatements(
     amount: converting.amount,
     currency: converting.currency,
   });
-  const existing = await rewardsByDedupeKeys(
-    db,
-    planned.flatMap((grant) => [grant.dedupeKey, `${grant.dedupeKey}:clawback`]),
-  );
-  const actions = conversionRewardActions(planned, new Map(existing.map((row) => [row.dedupeKey, row])), state);
+  const withDebts = (grants: PlannedGrant[]) =>
+    grants.flatMap((grant) => [grant.dedupeKey, `${grant.dedupeKey}:clawback`]);
+  const existing = new Map((await rewardsByDedupeKeys(db, withDebts(planned))).map((row) => [row.dedupeKey, row]));
+  // An entry whose option was taken is that option; a chosen bundle's further entries share its fate.
+  const chosen = planned.map((grant) => asChosen(grant, existing.get(grant.dedupeKey)));
+  const bundles = planned.flatMap((grant) => bundleGrants(grant, existing.get(grant.dedupeKey)));
+  for (const row of await rewardsByDedupeKeys(db, withDebts(bundles))) existing.set(row.dedupeKey, row);
+  const actions = conversionRewardActions([...chosen, ...bundles], existing, state);
   statements.push(...rewardActionStatements(db, actions, now));
   // Rules that reward each of the referee's first invoices.
   statements.push(
@@ -392,6 +485,7 @@ async function referralStatements(
       referral,
       { payments: [...payments.values()], charges: [...charges.values()], disputes: [...disputes.values()] },
       now,
+      fraudAt,
     )),
   );
   // Milestones that count qualified conversions: this referral may have just qualified or stopped qualifying.
@@ -411,3 +505,38 @@ const sameDispute = (a: DisputeFact, b: DisputeFact) =>
   a.paymentIntent === b.paymentIntent &&
   a.status === b.status &&
   a.statusAt === b.statusAt;
+
+/**
+ * A self-referral found at `fraudAt` takes the conversion back as a refund
+ * would: when it is known within the clawback window of the converting
+ * payment (or before it), the conversion is clawed back from then on.
+ */
+function withSelfReferral(state: ConversionState, fraudAt: number | null, clawbackMs: number): ConversionState {
+  const at = state.converting ? selfReferralClawback(fraudAt, state.converting.paidAt, clawbackMs) : null;
+  if (at === null) return state;
+  return { ...state, clawedBackAt: Math.min(state.clawedBackAt ?? at, at), held: false };
+}
+
+/**
+ * The referral's signup rewards (both sides, bundles included), taken back
+ * for a self-referral found within the clawback window of the signup: unspent
+ * ones revoked, spent ones by a debt, as conversion rewards are.
+ */
+async function signupTakeBackStatements(
+  deps: { db: Db; config: Config },
+  referral: ReferralRow,
+  fraudAt: number,
+  now: number,
+): Promise<BatchItem[]> {
+  const { db, config } = deps;
+  const clawedBackAt = selfReferralClawback(fraudAt, referral.signedUpAt, config.clawbackMs);
+  const ruleIds = [...config.rules.signup.referrer, ...config.rules.signup.referee].map((grant) => grant.id);
+  if (clawedBackAt === null || ruleIds.length === 0) return [];
+  const entries = await rewardsOfReferralRules(db, referral.id, ruleIds);
+  const existing = new Map(entries.map((entry) => [entry.dedupeKey, entry]));
+  const grants = entries
+    .filter((entry) => entry.trigger !== "clawback")
+    .map((entry) => plannedFromEntry(entry, entry.userId === referral.referrerId ? "referrer" : "referee"));
+  const actions = conversionRewardActions(grants, existing, { converting: null, clawedBackAt, held: false });
+  return rewardActionStatements(db, actions, now);
+}

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { paymentIdentityKinds } from "../db/schema";
 import type { EventFacts } from "./facts";
 import { isUnprocessable } from "./facts";
 import { eventFacts } from "./handlers";
@@ -6,8 +7,9 @@ import { amount, currency, hostUserId, stripeId } from "./handlers/fields";
 
 /**
  * Deferred events keep only the facts the service read from them (no names,
- * emails or addresses). Rows written before that kept the whole event: those
- * are read through the event handlers. Either way a stored row is parsed
+ * emails or addresses; who paid only as keyed hashes). Rows written before
+ * that kept the whole event: those are read through the event handlers, and
+ * who paid is hashed as they are released. Either way a stored row is parsed
  * again when released, and one that no longer fits is dropped with a warning:
  * a stored event never fails a later one.
  */
@@ -43,6 +45,10 @@ const factsSchema = z.object({
     .optional(),
   canceledAt: time.optional(),
   trialEndsAt: time.optional(),
+  identities: z
+    .array(z.object({ kind: z.enum(paymentIdentityKinds), hash: z.string().regex(/^[0-9a-f]{64}$/), seenAt: time }))
+    .max(10)
+    .optional(),
 });
 
 export function deferredFacts(eventId: string, payload: string): EventFacts | null {

@@ -1,4 +1,5 @@
 import type { ChargeFact, DisputeFact, PaymentFact } from "../domain/conversion";
+import type { Payer, PaymentIdentity } from "../domain/self-referral";
 
 /** What one event tells us, before we know whose it is. */
 export interface EventFacts {
@@ -15,6 +16,10 @@ export interface EventFacts {
   promotionCode?: { id: string; active: boolean; at: number };
   /** What a checkout carries that can attribute a buyer who has no referral yet. */
   checkout?: CheckoutCarriers;
+  /** The card and billing email the payment was made with, as Stripe sent them: hashed into `identities` at once. */
+  payer?: Payer;
+  /** The payer's card and email as keyed hashes (see domain/self-referral.ts): what is kept, deferred included. */
+  identities?: PaymentIdentity[];
 }
 
 /**

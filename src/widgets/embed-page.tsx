@@ -12,6 +12,9 @@ import type { leaderboard, userTimeseries, widgetSummary } from "../services/wid
 type Summary = Awaited<ReturnType<typeof widgetSummary>>;
 type Series = Awaited<ReturnType<typeof userTimeseries>>;
 type Board = Awaited<ReturnType<typeof leaderboard>>;
+type Reward = Summary["rewards"]["recent"][number];
+type Option = NonNullable<Reward["choices"]>[number];
+type Offered = Pick<Option, "type" | "amount" | "currency" | "feature">;
 
 const number = new Intl.NumberFormat("en-US");
 const date = new Intl.DateTimeFormat("en-US", { month: "short", day: "numeric", year: "numeric", timeZone: "UTC" });
@@ -58,6 +61,15 @@ tr.you td { font-weight: 700; }
 .qr { margin: 1rem 0 0; display: flex; align-items: center; gap: 0.75rem; }
 .qr img { width: 128px; height: 128px; border: 1px solid var(--line); border-radius: 4px; }
 .qr figcaption { color: var(--muted); }
+.notice { margin: 0; padding: 12px 14px; border-radius: 10px; background: #dcfce7; color: #14532d; }
+.problem { margin: 0; padding: 12px 14px; border-radius: 10px; background: #fee2e2; color: #7f1d1d; }
+.pick { margin: 0 0 16px; }
+.pick:last-child { margin-bottom: 0; }
+.pick p { margin: 0 0 8px; color: var(--muted); }
+.options { list-style: none; padding: 0; margin: 0; display: grid; gap: 8px; grid-template-columns: repeat(auto-fit, minmax(200px, 1fr)); }
+.options form { margin: 0; display: grid; gap: 4px; }
+.options button { width: 100%; text-align: left; }
+.options .until { color: var(--muted); font-size: 0.9rem; }
 `;
 
 const INK = "#1b1b2f";
@@ -116,14 +128,63 @@ const Layout: FC<{ nonce: string; title: string; brand: WidgetBrand; children?: 
   </html>
 );
 
-function rewardLabel(reward: Summary["rewards"]["recent"][number]): string {
+function rewardLabel(reward: Offered, signed = true): string {
   if (reward.type === "feature_unlock") return `${reward.feature ?? "Feature"} unlocked`;
   if (reward.currency) {
     const money = new Intl.NumberFormat("en-US", { style: "currency", currency: reward.currency.toUpperCase() });
     return `${money.format(reward.amount / 100)} credit`;
   }
-  return `${reward.amount > 0 ? "+" : ""}${number.format(reward.amount)} ${reward.type.replace(/^extra_/, "").replace(/_/g, " ")}`;
+  return `${signed && reward.amount > 0 ? "+" : ""}${number.format(reward.amount)} ${reward.type.replace(/^extra_/, "").replace(/_/g, " ")}`;
 }
+
+/** An option as the referrer reads it: its label, or what it grants ("50 messages + 25 requests"). */
+function optionLabel(option: Option): string {
+  return option.label ?? (option.grants ?? [option]).map((reward) => rewardLabel(reward, false)).join(" + ");
+}
+
+/** The option a chosen entry took, for the card's confirmation. */
+function chosenOption(reward: Reward): Option | undefined {
+  return reward.choices?.find((option) => option.id === reward.choice);
+}
+
+/**
+ * The rewards waiting for the user to choose, each option a plain form: it
+ * works without JavaScript, posts the widget token in its body (not only in
+ * the URL) and comes back to the card (see routes/widgets.ts).
+ */
+const Picker: FC<{ awaiting: Reward[]; token: string }> = ({ awaiting, token }) => (
+  <section aria-labelledby="choose-heading" data-testid="picker">
+    <h2 id="choose-heading">Choose your reward</h2>
+    {awaiting.map((reward) => {
+      const [first] = reward.choices ?? [];
+      return (
+        <div class="pick" data-reward={reward.id}>
+          <p>
+            {reward.chooseBy
+              ? `Pick one by ${date.format(new Date(reward.chooseBy))}; after that you get ${first ? optionLabel(first) : "the first"}.`
+              : "Pick one."}
+          </p>
+          <ul class="options">
+            {(reward.choices ?? []).map((option) => (
+              <li>
+                <form method="post" action={`/widgets/v1/embed/rewards/${reward.id}/choose`}>
+                  <input type="hidden" name="token" value={token} />
+                  <input type="hidden" name="choice" value={option.id} />
+                  <button type="submit" data-choice={option.id}>
+                    {optionLabel(option)}
+                  </button>
+                  <span class="until">
+                    {option.validUntil ? `Until ${date.format(new Date(option.validUntil))}` : "Never expires"}
+                  </span>
+                </form>
+              </li>
+            ))}
+          </ul>
+        </div>
+      );
+    })}
+  </section>
+);
 
 const Chart: FC<{ series: Series }> = ({ series }) => {
   const width = 600;
@@ -191,13 +252,21 @@ const Chart: FC<{ series: Series }> = ({ series }) => {
   );
 };
 
-export const EmbedPage: FC<{ nonce: string; brand: WidgetBrand; summary: Summary; series: Series; board: Board }> = ({
-  nonce,
-  brand,
-  summary,
-  series,
-  board,
-}) => {
+export interface CardState {
+  /** The widget token the card was loaded with: the picker's forms post it back. */
+  token: string;
+  /** The user's rewards waiting for them to choose. */
+  awaiting: Reward[];
+  /** A choice just taken, to confirm. */
+  chosen?: Reward;
+  /** Why the last action failed, in words for the user. */
+  problem?: string;
+}
+
+export const EmbedPage: FC<
+  { nonce: string; brand: WidgetBrand; summary: Summary; series: Series; board: Board } & CardState
+> = ({ nonce, brand, summary, series, board, token, awaiting, chosen, problem }) => {
+  const taken = chosen ? chosenOption(chosen) : undefined;
   const message = shareMessage(brand, summary.shareUrl);
   const text = encodeURIComponent(message);
   const url = encodeURIComponent(summary.shareUrl);
@@ -216,6 +285,18 @@ export const EmbedPage: FC<{ nonce: string; brand: WidgetBrand; summary: Summary
         <h1 data-testid="title">
           {brand.productName ? `Invite friends to ${brand.productName}, earn rewards` : "Invite friends, earn rewards"}
         </h1>
+
+        {problem ? (
+          <p class="problem" role="alert" data-testid="problem">
+            {problem}
+          </p>
+        ) : null}
+        {taken ? (
+          <p class="notice" role="status" data-testid="notice">
+            {`Your reward: ${optionLabel(taken)}.`}
+          </p>
+        ) : null}
+        {awaiting.length > 0 ? <Picker awaiting={awaiting} token={token} /> : null}
 
         <section aria-labelledby="link-heading">
           <h2 id="link-heading">Your share link</h2>
@@ -312,8 +393,10 @@ export const EmbedPage: FC<{ nonce: string; brand: WidgetBrand; summary: Summary
                     <td>{rewardLabel(reward)}</td>
                     <td>
                       <span class={`badge ${reward.status}`}>{reward.status}</span>
-                      {reward.availableAt ? (
-                        <span class="available"> until {date.format(new Date(reward.availableAt))}</span>
+                      {reward.choices && !reward.choice && reward.status === "pending" ? (
+                        <span class="available"> choose above</span>
+                      ) : reward.availableAt ? (
+                        <span class="available">{` available on ${date.format(new Date(reward.availableAt))}`}</span>
                       ) : null}
                     </td>
                     <td>{reward.validUntil ? date.format(new Date(reward.validUntil)) : "Never"}</td>

@@ -89,4 +89,8 @@ describe("entitlements", () => {
       { feature: "pro", until: null },
     ]);
   });
+  it("never unlocks a feature from a debt entry (a negative amount, no end)", () => {
+    const debt = entry({ type: "feature_unlock", amount: -1, feature: "pro", validUntil: null });
+    expect(computeEntitlements(DEFAULT_RULES, [debt], now).features).toEqual([]);
+  });
 });

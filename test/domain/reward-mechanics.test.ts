@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { RewardStatus } from "../../src/db/schema";
+import { asChosen, type BundleEntry, bundleGrants, bundleOfEntry, takeBackBundle } from "../../src/domain/bundles";
 import {
   type ChargeFact,
   conversionRewardActions,
@@ -101,6 +102,46 @@ describe("percent and recurring amounts", () => {
     [0.01, 99, 0],
   ])("takes %s percent of %s minor units as %s, rounded down", (percent, amount, expected) => {
     expect(grantAmount({ id: "x", type: "account_credit", percent, validFor: null }, { amount })).toBe(expected);
+  });
+
+  it.each([
+    [10, 2999, 1.5, 449],
+    [10, 2900, 2, 580],
+    [12.5, 2901, 3, 1087],
+    [33.33, 100, 1.1, 36],
+    [0.01, 99, 100, 0],
+    [20, 1_000_000_000_000, 2.5, 500_000_000_000],
+  ])("takes %s percent of %s times %s as %s, rounded down once", (percent, amount, factor, expected) => {
+    expect(grantAmount({ id: "x", type: "account_credit", percent, validFor: null }, { amount }, factor)).toBe(
+      expected,
+    );
+  });
+
+  it("applies a conversion multiplier to a percent rule, rounding down, and caps it per referral", () => {
+    const boosted = parseRules({
+      conversion: {
+        referrer: [
+          { id: "pct-once", type: "account_credit", percent: 10, capPerReferral: 400, validFor: null },
+          { id: "pct-small", type: "account_credit", percent: 5, validFor: null },
+        ],
+        referee: [],
+      },
+      multipliers: [
+        { id: "x2", from: "2026-11-01T00:00:00Z", until: "2026-12-01T00:00:00Z", factor: 2, triggers: ["conversion"] },
+      ],
+    });
+    const payment = { ...referral, triggerId: "in_1", amount: 2999, currency: "eur" };
+    const inWindow = planConversionGrants(boosted, { ...payment, at });
+    // 10% of 2999 doubled is 599.8: 599, capped at 400; 5% doubled is 299.9: 299.
+    expect(inWindow.map((g) => [g.rule, g.amount, g.currency])).toEqual([
+      ["pct-once", 400, "eur"],
+      ["pct-small", 299, "eur"],
+    ]);
+    const after = planConversionGrants(boosted, { ...payment, at: Date.UTC(2026, 11, 1) });
+    expect(after.map((g) => [g.rule, g.amount])).toEqual([
+      ["pct-once", 299],
+      ["pct-small", 149],
+    ]);
   });
 
   const rules = parseRules({
@@ -384,6 +425,16 @@ function order(fact: Fact): number {
   return 20 + (fact.status === "needs_response" ? 0 : 1);
 }
 
+/** The spec's "50 messages + 25 requests", as one option. */
+const usage = {
+  id: "usage",
+  label: "50 messages + 25 requests",
+  grants: [
+    { type: "extra_messages", amount: 50, validFor: { months: 3 } },
+    { type: "extra_requests", amount: 25, validFor: { months: 3 } },
+  ],
+};
+
 describe("choices", () => {
   const options = [
     { id: "credit", type: "account_credit", amount: 1000, currency: "usd", validFor: null },
@@ -430,8 +481,160 @@ describe("choices", () => {
       "needs choices",
     ],
     ["a single option", withChoice({ choices: [options[0]] }), "choices"],
+    [
+      "a bundle with fields beside its grants",
+      withChoice({ choices: [options[0], { ...usage, type: "extra_messages" }] }),
+      "choice usage is a bundle: type belong in each of its grants",
+    ],
+    [
+      "a bundle of one reward",
+      withChoice({ choices: [options[0], { ...usage, grants: usage.grants.slice(0, 1) }] }),
+      "a bundle grants at least 2 rewards",
+    ],
+    [
+      "a bundle grant of an unknown type",
+      withChoice({
+        choices: [options[0], { ...usage, grants: [usage.grants[0], { ...usage.grants[1], type: "extra_usage" }] }],
+      }),
+      "choice usage, grant 2, uses unknown reward type extra_usage",
+    ],
+    [
+      "a bundled credit without a currency",
+      withChoice({
+        choices: [
+          options[0],
+          { ...usage, grants: [usage.grants[0], { type: "account_credit", amount: 500, validFor: null }] },
+        ],
+      }),
+      "choice usage, grant 2, grants credit but names no currency",
+    ],
+    [
+      "an option that is neither a reward nor a bundle",
+      withChoice({ choices: [options[0], { id: "nothing", label: "Nothing" }] }),
+      "choice nothing needs type, amount, validFor (null never ends), or grants for a bundle",
+    ],
   ])("refuses %s", (_name, override, message) => {
     expect(() => parseRules(override)).toThrow(message);
+  });
+});
+
+describe("bundled options", () => {
+  const rules = parseRules({
+    conversion: {
+      referrer: [
+        {
+          id: "pick",
+          choices: [
+            {
+              id: "credit",
+              label: "$10 credit",
+              type: "account_credit",
+              amount: 1000,
+              currency: "usd",
+              validFor: null,
+            },
+            usage,
+          ],
+        },
+      ],
+      referee: [],
+    },
+    multipliers: [
+      { id: "x2", from: "2026-11-01T00:00:00Z", until: "2026-12-01T00:00:00Z", factor: 2, triggers: ["conversion"] },
+    ],
+  });
+  const [grant] = planConversionGrants(rules, { ...referral, triggerId: "in_1", at });
+  if (!grant) throw new Error("no grant planned");
+  const threeMonths = Date.UTC(2027, 1, 24, 12);
+
+  it("stores every reward of a bundle with the offer, multiplied and dated like a single option", () => {
+    expect(JSON.parse(grant.choices ?? "null")).toEqual([
+      {
+        id: "credit",
+        label: "$10 credit",
+        type: "account_credit",
+        amount: 2000,
+        currency: "usd",
+        feature: null,
+        validUntil: null,
+      },
+      {
+        id: "usage",
+        label: "50 messages + 25 requests",
+        type: "extra_messages",
+        amount: 100,
+        currency: null,
+        feature: null,
+        validUntil: threeMonths,
+        grants: [
+          { type: "extra_messages", amount: 100, currency: null, feature: null, validUntil: threeMonths },
+          { type: "extra_requests", amount: 50, currency: null, feature: null, validUntil: threeMonths },
+        ],
+      },
+    ]);
+  });
+
+  it("plans nothing more before a choice, or for a single option", () => {
+    const entry = { id: "e1", choices: grant.choices ?? null, choice: null };
+    expect(bundleGrants(grant, entry)).toEqual([]);
+    expect(bundleGrants(grant, { ...entry, choice: "credit" })).toEqual([]);
+    expect(asChosen(grant, entry)).toBe(grant);
+  });
+
+  it("plans a chosen bundle's further rewards like its entry: same referral, trigger and hold, keyed by place", () => {
+    const entry = { id: "e1", choices: grant.choices ?? null, choice: "usage" };
+    expect(asChosen(grant, entry)).toMatchObject({ type: "extra_messages", amount: 100, validUntil: threeMonths });
+    expect(bundleGrants(grant, entry)).toEqual([
+      {
+        ...grant,
+        type: "extra_requests",
+        amount: 50,
+        currency: null,
+        feature: null,
+        validUntil: threeMonths,
+        choices: null,
+        chooseBy: null,
+        dedupeKey: "ref-1:pick:bundle:1",
+        bundleOf: "e1",
+        condition: { kind: "always" },
+      },
+    ]);
+  });
+
+  it("takes a bundle back: revokes what is unspent, a debt once for what is spent, leaves the rest", () => {
+    const part = (
+      key: string,
+      status: RewardStatus,
+      extra: Partial<BundleEntry & { bundleOf: string | null }> = {},
+    ) => ({
+      id: key,
+      dedupeKey: key,
+      status,
+      trigger: "conversion",
+      fulfilledAt: null,
+      bundleOf: "e1",
+      ...extra,
+    });
+    const entries = [
+      part("k:bundle:1", "active"),
+      part("k:bundle:2", "pending"),
+      part("k:bundle:3", "redeemed"),
+      part("k:bundle:4", "active", { fulfilledAt: at }),
+      part("k:bundle:5", "redeemed"),
+      part("k:bundle:5:clawback", "active", { trigger: "clawback", bundleOf: null }),
+      part("k:bundle:6", "expired"),
+      part("k:bundle:7", "revoked"),
+      part("other:bundle:1", "active", { bundleOf: "e2" }),
+    ];
+    const mine = bundleOfEntry(entries, "e1");
+    expect(mine.map((e) => e.id)).not.toContain("other:bundle:1");
+    expect(mine.map((e) => e.id)).toContain("k:bundle:5:clawback");
+    expect(takeBackBundle(mine).map((a) => (a.kind === "debt" ? `debt ${a.entry.id}` : `revoke ${a.id}`))).toEqual([
+      "revoke k:bundle:1",
+      "revoke k:bundle:2",
+      "debt k:bundle:3",
+      "debt k:bundle:4",
+    ]);
   });
 });
 

@@ -42,6 +42,7 @@ describe("the OpenAPI document", () => {
       "get /r/{code}",
       "get /widgets/v1/embed",
       "post /webhooks/stripe",
+      "post /widgets/v1/embed/rewards/{id}/choose",
     ]);
   });
 

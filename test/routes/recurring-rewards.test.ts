@@ -34,15 +34,15 @@ const RULES = {
 };
 const bindings = { ...env, REWARD_RULES: JSON.stringify(RULES) } as Env;
 
-async function send(event: StripeEventShape) {
-  const res = await deliver(event, { bindings });
+async function send(event: StripeEventShape, using = bindings) {
+  const res = await deliver(event, { bindings: using });
   expect(res.status).toBe(200);
   return res.body;
 }
 
 let n = 0;
 /** A referee on a monthly subscription: invoice i is paid i months (30 days) after `base`, each with its own charge. */
-async function subscriber(name: string) {
+async function subscriber(name: string, using = bindings) {
   const referrerId = `${name}-referrer-${++n}`;
   const refereeId = `${name}-referee-${n}`;
   const code = await createCode(referrerId, name.slice(0, 4));
@@ -53,7 +53,7 @@ async function subscriber(name: string) {
       headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
       body: JSON.stringify({ refereeId, code }),
     },
-    bindings,
+    using,
   );
   expect(res.status).toBe(201);
   const customer = newCustomerId();
@@ -241,5 +241,45 @@ describe("recurring conversion rewards", () => {
       [-290, "active", "clawback"],
       [290, "redeemed", "conversion"],
     ]);
+  });
+});
+
+describe("a multiplier on a percent of each invoice", () => {
+  /** One and a half times the credit for invoices paid in January 2026 (the subscriber's first is on 5 January). */
+  const multiplied = {
+    ...env,
+    REWARD_RULES: JSON.stringify({
+      ...RULES,
+      multipliers: [
+        {
+          id: "january-contest",
+          from: "2026-01-01T00:00:00Z",
+          until: "2026-02-01T00:00:00Z",
+          factor: 1.5,
+          triggers: ["conversion"],
+        },
+      ],
+    }),
+  } as Env;
+
+  it("scales the percent, rounds down once, and keeps the referral within capPerReferral", async () => {
+    const s = await subscriber("boost", multiplied);
+    await send(s.checkout, multiplied);
+    for (const i of [0, 1, 2]) await send(s.paid(i, 2999), multiplied);
+
+    const credit = (await ledger(s.referrerId)).filter((r) => r.rule === "recurring-credit");
+    // 10% of 29.99 is 2.999, times 1.5 is 4.4985: 449 cents (rounding 299.9 down first would give 448).
+    // February's invoice is outside the window: 299, of which the 700 cap leaves 251. Nothing is left for March's.
+    expect(credit.map((r) => [r.trigger_id, r.amount, r.status])).toEqual([
+      [s.id(0), 449, "active"],
+      [s.id(1), 251, "active"],
+    ]);
+    const res = await call(
+      `/api/users/${s.referrerId}/entitlements`,
+      { headers: { authorization: `Bearer ${API_KEY}` } },
+      multiplied,
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ creditCents: 700 });
   });
 });

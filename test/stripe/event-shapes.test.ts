@@ -6,6 +6,7 @@ import { api, countRows } from "../helpers";
 import { d1Snapshot } from "../properties/snapshot";
 import {
   chargeRefunded,
+  chargeSucceeded,
   checkoutCompleted,
   deliver,
   disputeEvent,
@@ -53,6 +54,32 @@ const storedEvent = (id: string) =>
   );
 
 describe("Stripe shapes handlers tend to forget", () => {
+  it("reads a charge.succeeded without a card (no fingerprint, no billing email) and keeps its charge", async () => {
+    const r = await referred();
+    await deliver(checkoutCompleted({ userId: r.refereeId, customer: r.customer, at: r.base }));
+    const chargeId = newChargeId();
+    const event = chargeSucceeded({ customer: r.customer, chargeId, at: r.base + 1_000, fingerprint: null });
+    // A bank debit: no card details at all.
+    event.data.object.payment_method_details = { type: "sepa_debit", sepa_debit: { fingerprint: "fp_bank" } };
+    expect(await deliver(event)).toMatchObject({ status: 200, body: { outcome: "applied" } });
+    expect(
+      await countRows("SELECT count(*) AS n FROM stripe_charges WHERE id = ? AND amount_refunded = 0", chargeId),
+    ).toBe(1);
+    expect(await countRows("SELECT count(*) AS n FROM payment_identities WHERE user_id = ?", r.refereeId)).toBe(0);
+  });
+
+  it("keeps a charge whose payer fields have an unexpected shape, without them", async () => {
+    const r = await referred();
+    await deliver(checkoutCompleted({ userId: r.refereeId, customer: r.customer, at: r.base }));
+    const chargeId = newChargeId();
+    const event = chargeSucceeded({ customer: r.customer, chargeId, at: r.base + 1_000, fingerprint: "fp_ok" });
+    event.data.object.billing_details = { email: 42 };
+    (event.data.object.payment_method_details as { card: { fingerprint: unknown } }).card.fingerprint = ["x"];
+    expect(await deliver(event)).toMatchObject({ status: 200, body: { outcome: "applied" } });
+    expect(await countRows("SELECT count(*) AS n FROM stripe_charges WHERE id = ?", chargeId)).toBe(1);
+    expect(await countRows("SELECT count(*) AS n FROM payment_identities WHERE user_id = ?", r.refereeId)).toBe(0);
+  });
+
   it("converts an invoice without status_transitions at the event's time", async () => {
     const r = await referred();
     await deliver(checkoutCompleted({ userId: r.refereeId, customer: r.customer, at: r.base }));
@@ -381,6 +408,7 @@ describe("any JSON object, signed, as any handled event type", () => {
   const types = [
     "checkout.session.completed",
     "invoice.paid",
+    "charge.succeeded",
     "charge.refunded",
     "charge.dispute.created",
     "charge.dispute.closed",
@@ -393,6 +421,8 @@ describe("any JSON object, signed, as any handled event type", () => {
     "stripe_customers",
     "stripe_deferred_events",
     "stripe_disputes",
+    // What any payer paid with, as keyed hashes: a referrer's own payment may come after their referee's.
+    "payment_identities",
   ]);
   // Each field is mostly plausible and sometimes spoiled: the shapes a fuzzer alone would rarely reach.
   const spoiled = fc.oneof(fc.jsonValue(), fc.constantFrom(-1, 1.5, "100", "zzz", "USD", null, true, [], {}));

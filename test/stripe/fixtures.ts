@@ -103,6 +103,8 @@ export function invoicePaid(o: {
   paymentIntent?: string;
   /** One-off invoices have no parent. */
   oneOff?: boolean;
+  /** `customer_email`: the customer's email when the invoice was finalized. */
+  email?: string;
 }): StripeEventShape {
   const amount = o.amount ?? 2900;
   const id = o.id ?? nextId("in");
@@ -121,6 +123,7 @@ export function invoicePaid(o: {
       created: seconds(o.at) - 5,
       currency,
       customer: o.customer,
+      customer_email: o.email ?? null,
       lines: { ...canonical.invoice.lines, url: `/v1/invoices/${id}/lines` },
       parent: o.oneOff
         ? null
@@ -208,6 +211,49 @@ export function chargeRefunded(o: {
           status: "succeeded",
         })),
       },
+      status: "succeeded",
+    },
+    o.at,
+  );
+}
+
+/** A successful charge, as `charge.succeeded` sends it: the card's fingerprint and the billing email say who paid. */
+export function chargeSucceeded(o: {
+  customer: string | null;
+  chargeId: string;
+  at: number;
+  amount?: number;
+  currency?: string;
+  paymentIntent?: string;
+  /** `payment_method_details.card.fingerprint`; null for a card Stripe gives none for. */
+  fingerprint: string | null;
+  /** `billing_details.email`. */
+  email?: string | null;
+}): StripeEventShape {
+  const amount = o.amount ?? 2900;
+  return stripeEvent(
+    "charge.succeeded",
+    {
+      ...copy(canonical.charge),
+      id: o.chargeId,
+      amount,
+      amount_captured: amount,
+      amount_refunded: 0,
+      balance_transaction: nextId("txn"),
+      billing_details: { ...canonical.charge.billing_details, email: o.email ?? null },
+      captured: true,
+      created: seconds(o.at),
+      currency: o.currency ?? "usd",
+      customer: o.customer,
+      paid: true,
+      payment_intent: o.paymentIntent ?? nextId("pi"),
+      payment_method: nextId("pm"),
+      payment_method_details: {
+        ...canonical.charge.payment_method_details,
+        card: { ...canonical.charge.payment_method_details.card, fingerprint: o.fingerprint },
+      },
+      refunded: false,
+      refunds: { ...canonical.charge.refunds, data: [], url: `/v1/charges/${o.chargeId}/refunds` },
       status: "succeeded",
     },
     o.at,

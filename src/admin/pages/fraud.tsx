@@ -14,7 +14,11 @@ export const FraudPage: FC<{
 }> = ({ ctx, rows, reasons, reason, cursor, next }) => (
   <Layout ctx={ctx} title="Fraud review">
     <h1>Fraud review</h1>
-    <p class="muted">Attributions the service refused: recorded, never rewarded. Newest first.</p>
+    <p class="muted">
+      Attributions the service refused (recorded, never rewarded), and referrals found to be self-referrals when the
+      referee paid with their referrer's card or billing email (<code>self_referral_payment</code>: their rewards taken
+      back as a refund would). Newest first.
+    </p>
     <form method="get" action="/admin/fraud" class="inline">
       <label>
         Reason

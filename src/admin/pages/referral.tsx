@@ -70,11 +70,21 @@ function momentsOf(story: Story, clawbackDays: number): Moment[] {
   for (const d of disputes) {
     moments.push({ at: d.statusAt, kind: "dispute", text: `Dispute ${d.id} on charge ${d.chargeId}: ${d.status}.` });
   }
+  if (r.fraudAt !== null) {
+    moments.push({
+      at: r.fraudAt,
+      kind: "fraud",
+      text: `Found to be a self-referral (${r.fraudReason}): the referee paid with a card or billing email the referrer used. Rewards earned within ${clawbackDays} days before it are taken back.`,
+    });
+  }
   if (r.clawedBackAt !== null) {
     moments.push({
       at: r.clawedBackAt,
       kind: "clawback",
-      text: `Conversion taken back: the converting payment was fully refunded within ${clawbackDays} days, or its dispute was lost.`,
+      text:
+        r.fraudAt !== null && r.clawedBackAt >= r.fraudAt
+          ? "Conversion taken back: the referral is a self-referral."
+          : `Conversion taken back: the converting payment was fully refunded within ${clawbackDays} days, or its dispute was lost.`,
     });
   }
   if (r.canceledAt !== null)
@@ -137,6 +147,14 @@ export const ReferralPage: FC<{ ctx: PageContext; story: Story; clawbackDays: nu
           <dd data-testid="rewarded">{r.referrerRewarded ? "yes" : "no — over the monthly cap"}</dd>
           <dt>Status</dt>
           <dd>{r.clawedBackAt !== null ? "converted, then clawed back" : r.status.replace("_", " ")}</dd>
+          {r.fraudReason !== null ? (
+            <>
+              <dt>Fraud</dt>
+              <dd data-testid="fraud">
+                <span class="badge revoked">{r.fraudReason}</span>
+              </dd>
+            </>
+          ) : null}
           <dt>Referral id</dt>
           <dd>
             <code>{r.id}</code>

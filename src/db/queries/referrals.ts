@@ -60,6 +60,8 @@ export function referralFromRaw(raw: Record<string, unknown>): ReferralRow {
     canceledAt: raw.canceled_at as number | null,
     refereeEmailHash: (raw.referee_email_hash ?? null) as string | null,
     trialEndsAt: (raw.trial_ends_at ?? null) as number | null,
+    fraudReason: (raw.fraud_reason ?? null) as string | null,
+    fraudAt: (raw.fraud_at ?? null) as number | null,
   };
 }
 

@@ -1,4 +1,5 @@
 import { and, desc, eq, inArray, isNotNull, isNull, lt, lte, ne, or, sql } from "drizzle-orm";
+import { type BundleTakeBack, furtherRewards } from "../../domain/bundles";
 import type { RewardAction } from "../../domain/conversion";
 import type { EntitlementEntry } from "../../domain/ledger";
 import { REVOKED_BY_STRIPE } from "../../domain/ledger";
@@ -73,12 +74,12 @@ export function grantStatement(
   return db.run(sql`
     INSERT INTO ${rewards} (id, user_id, referral_id, type, amount, currency, feature, status, rule, "trigger",
       trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at, revoked_at, revoked_by, available_at,
-      choices, choose_by)
+      choices, choose_by, bundle_of)
     SELECT ${crypto.randomUUID()}, ${grant.userId}, ${grant.referralId}, ${grant.type}, ${grant.amount},
       ${grant.currency}, ${grant.feature}, ${status}, ${grant.rule}, ${grant.trigger}, ${grant.triggerId},
       ${grant.dedupeKey}, ${grant.validFrom}, ${grant.validUntil}, ${now}, ${now},
       ${revoked ? now : null}, ${revoked ? revokedBy : null}, ${availableAt}, ${grant.choices ?? null},
-      ${grant.chooseBy ?? null}
+      ${grant.chooseBy ?? null}, ${grant.bundleOf ?? null}
     WHERE ${conditionSql(grant.condition)}
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING *`);
@@ -112,6 +113,7 @@ export function rewardFromRaw(raw: Record<string, unknown>): RewardRow {
     choices: (raw.choices as string | null) ?? null,
     chooseBy: (raw.choose_by as number | null) ?? null,
     choice: (raw.choice as string | null) ?? null,
+    bundleOf: (raw.bundle_of as string | null) ?? null,
   };
 }
 
@@ -181,6 +183,13 @@ export function setRewardStatusStatement(
       ...(from === "revoked" && to === "redeemed" ? { redeemedAt: sql`coalesce(${rewards.fulfilledAt}, ${now})` } : {}),
     })
     .where(and(eq(rewards.id, id), eq(rewards.status, from)));
+}
+
+/** One step of taking a bundle back (see takeBackBundle): a revocation by `revokedBy`, or a debt. */
+export function takeBackStatement(db: Db, action: BundleTakeBack<RewardRow>, now: number, revokedBy: string) {
+  return action.kind === "revoke"
+    ? setRewardStatusStatement(db, action.id, action.from, "revoked", now, revokedBy)
+    : clawbackStatement(db, action.entry, now);
 }
 
 export function rewardsByDedupeKeys(db: Db, keys: readonly string[]) {
@@ -359,12 +368,16 @@ export function rewardsOfReferralRules(db: Db, referralId: string, rules: readon
 
 /**
  * Takes an option for an entry awaiting the referrer's choice: the entry
- * becomes that reward, active (or still pending until its hold ends, or while
- * a dispute holds it). Guarded on `choice IS NULL`, so of concurrent calls
- * exactly one changes the entry; the others change nothing.
+ * becomes that reward (a bundle's first), active (or still pending until its
+ * hold ends, or while a dispute holds it), and each further reward of a
+ * bundle is inserted as an entry of its own, copying the entry's referral,
+ * trigger, start, status and hold. The update is guarded on `choice IS NULL`
+ * and each insert on the entry now carrying this choice (and on its unique
+ * dedupe key), so in one D1 batch, of concurrent calls exactly one changes
+ * the ledger and the others change nothing.
  */
-export function chooseStatement(db: Db, id: string, offer: ChoiceOffer, now: number) {
-  return db
+export function chooseStatements(db: Db, id: string, offer: ChoiceOffer, now: number): BatchItem[] {
+  const entry = db
     .update(rewards)
     .set({
       choice: offer.id,
@@ -377,12 +390,82 @@ export function chooseStatement(db: Db, id: string, offer: ChoiceOffer, now: num
       updatedAt: now,
     })
     .where(and(eq(rewards.id, id), eq(rewards.status, "pending"), isNull(rewards.choice), isNotNull(rewards.choices)));
+  const further = furtherRewards(offer).map((reward, i) =>
+    db.run(sql`
+      INSERT INTO ${rewards} (id, user_id, referral_id, type, amount, currency, feature, status, rule, "trigger",
+        trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at, available_at, bundle_of)
+      SELECT ${crypto.randomUUID()}, chosen.user_id, chosen.referral_id, ${reward.type}, ${reward.amount},
+        ${reward.currency}, ${reward.feature}, chosen.status, chosen.rule, chosen."trigger", chosen.trigger_id,
+        chosen.dedupe_key || ${`:bundle:${i + 1}`}, chosen.valid_from, ${reward.validUntil}, ${now}, ${now},
+        chosen.available_at, chosen.id
+      FROM ${rewards} AS chosen
+      WHERE chosen.id = ${id} AND chosen.choice = ${offer.id} AND chosen.status IN ('pending', 'active')
+      ON CONFLICT (dedupe_key) DO NOTHING`),
+  );
+  return [entry, ...further];
+}
+
+/** The further entries of the bundles chosen on these entries, and the debts of any of them. */
+export function bundleEntries(db: Db, entryIds: readonly string[]): Promise<RewardRow[]> {
+  if (entryIds.length === 0) return Promise.resolve([]);
+  const ids = [...entryIds];
+  return db
+    .select()
+    .from(rewards)
+    .where(
+      or(
+        inArray(rewards.bundleOf, ids),
+        inArray(
+          rewards.dedupeKey,
+          db
+            .select({ key: sql<string>`${rewards.dedupeKey} || ':clawback'` })
+            .from(rewards)
+            .where(inArray(rewards.bundleOf, ids)),
+        ),
+      ),
+    )
+    .orderBy(rewards.dedupeKey);
+}
+
+/**
+ * Moves the further entries of a bundle along with its entry (an operator's
+ * hold or release): those still in `from` go to `to`, only if the entry
+ * itself is now in `to`, in the same batch.
+ */
+export function moveBundleStatement(db: Db, entryId: string, from: RewardStatus, to: RewardStatus, now: number) {
+  return db
+    .update(rewards)
+    .set({ status: to, updatedAt: now, ...(to === "pending" ? { availableAt: null } : {}) })
+    .where(
+      and(
+        eq(rewards.bundleOf, entryId),
+        eq(rewards.status, from),
+        sql`EXISTS (SELECT 1 FROM ${rewards} AS chosen WHERE chosen.id = ${entryId} AND chosen.status = ${to})`,
+      ),
+    );
+}
+
+/** A user's entries waiting for them to choose, the soonest due first. */
+export function awaitingChoice(db: Db, userId: string, limit: number): Promise<RewardRow[]> {
+  return db
+    .select()
+    .from(rewards)
+    .where(
+      and(
+        eq(rewards.userId, userId),
+        eq(rewards.status, "pending"),
+        isNotNull(rewards.choices),
+        isNull(rewards.choice),
+      ),
+    )
+    .orderBy(rewards.chooseBy, rewards.id)
+    .limit(limit);
 }
 
 /** Entries whose time to choose has run out, `limit` at a time. */
 export function choicesDue(db: Db, now: number, limit: number) {
   return db
-    .select({ id: rewards.id, choices: rewards.choices })
+    .select({ id: rewards.id, referralId: rewards.referralId, choices: rewards.choices })
     .from(rewards)
     .where(
       and(

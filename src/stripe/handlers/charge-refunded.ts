@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { ChargeFact } from "../../domain/conversion";
+import type { Payer } from "../../domain/self-referral";
 import type { EventFacts } from "../facts";
 import { amount, currency, ms, optionalExpandable, stripeId, timestamp } from "./fields";
 
@@ -17,6 +18,15 @@ export const chargeSchema = z
     refunded: z.boolean(),
     created: timestamp,
     refunds: z.looseObject({ data: z.array(refundSchema) }).nullish(),
+    /** Only read to tell who paid: a value that does not fit is left out, never a reason to refuse the charge. */
+    payment_method_details: z
+      .looseObject({ card: z.looseObject({ fingerprint: z.string().max(255).nullish() }).nullish() })
+      .nullish()
+      .catch(null),
+    billing_details: z
+      .looseObject({ email: z.string().max(512).nullish() })
+      .nullish()
+      .catch(null),
   })
   .refine((charge) => charge.amount_refunded <= charge.amount, {
     path: ["amount_refunded"],
@@ -43,6 +53,15 @@ export function chargeFact(charge: ParsedCharge, eventCreated: number | null): C
     amountRefunded: charge.amount_refunded,
     fullyRefundedAt: charge.refunded && refundedAt !== null ? ms(refundedAt) : null,
     createdAt: ms(charge.created),
+  };
+}
+
+/** Who paid the charge: its card's fingerprint (card payments only) and its billing email, either may be null. */
+export function chargePayer(charge: ParsedCharge): Payer {
+  return {
+    cardFingerprint: charge.payment_method_details?.card?.fingerprint ?? null,
+    email: charge.billing_details?.email ?? null,
+    at: ms(charge.created),
   };
 }
 

@@ -90,6 +90,10 @@ export function checkoutSessionCompleted(session: ParsedSession, createdAt: numb
       promotionCodes: [...promotionCodes].sort(),
       ...(email ? { email } : {}),
     },
+    // Whoever paid (here or through the subscription's first invoice) gave this billing email.
+    ...(session.payment_status === "paid" && (session.amount_total ?? 0) > 0 && email
+      ? { payer: { cardFingerprint: null, email, at: ms(createdAt) } }
+      : {}),
     ...(isPaid(session) && session.currency
       ? {
           payment: {

@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { EventFacts, ReadResult } from "../facts";
 import { chargeDispute, disputeSchema } from "./charge-dispute";
 import { chargeRefunded, chargeSchema } from "./charge-refunded";
+import { chargeSucceeded } from "./charge-succeeded";
 import { checkoutSessionCompleted, checkoutSessionSchema } from "./checkout-session-completed";
 import { createdSubscriptionSchema, customerSubscriptionCreated } from "./customer-subscription-created";
 import { customerSubscriptionDeleted, subscriptionSchema } from "./customer-subscription-deleted";
@@ -21,6 +22,7 @@ const handler = <S extends z.ZodType>(schema: S, facts: (object: z.infer<S>, cre
 const HANDLERS: Record<string, Handler<z.ZodType>> = {
   "checkout.session.completed": handler(checkoutSessionSchema, checkoutSessionCompleted),
   "invoice.paid": handler(invoiceSchema, invoicePaid),
+  "charge.succeeded": handler(chargeSchema, chargeSucceeded),
   "charge.refunded": handler(chargeSchema, chargeRefunded),
   "charge.dispute.created": handler(disputeSchema, chargeDispute),
   "charge.dispute.closed": handler(disputeSchema, chargeDispute),

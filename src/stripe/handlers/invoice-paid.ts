@@ -20,6 +20,8 @@ export const invoiceSchema = z.looseObject({
   payments: z.looseObject({ data: z.array(invoicePaymentSchema) }).nullish(),
   /** Older API versions name the payment intent on the invoice itself. */
   payment_intent: optionalExpandable,
+  /** The customer's email as the invoice was finalized: who paid. Left out when it does not fit. */
+  customer_email: z.string().max(512).nullish().catch(null),
 });
 
 /**
@@ -32,6 +34,7 @@ export function invoicePaid(invoice: z.infer<typeof invoiceSchema>, createdAt: n
   const customerId = invoice.customer;
   if (!customerId) return { customerId: null };
   const payment = invoice.payments?.data.find((entry) => entry.payment.type === "payment_intent");
+  const paidAt = ms(invoice.status_transitions?.paid_at ?? createdAt);
   return {
     customerId,
     payment: {
@@ -40,7 +43,10 @@ export function invoicePaid(invoice: z.infer<typeof invoiceSchema>, createdAt: n
       paymentIntent: payment?.payment.payment_intent ?? invoice.payment_intent,
       currency: invoice.currency,
       amount: invoice.amount_paid,
-      paidAt: ms(invoice.status_transitions?.paid_at ?? createdAt),
+      paidAt,
     },
+    ...(invoice.amount_paid > 0
+      ? { payer: { cardFingerprint: null, email: invoice.customer_email ?? null, at: paidAt } }
+      : {}),
   };
 }
