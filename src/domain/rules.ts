@@ -695,8 +695,9 @@ const crossingOf = (key: string) => Number(key.slice(key.lastIndexOf(":") + 1));
  * Milestones on qualified referrals: each time the referrer's count of
  * qualified referrals reaches a milestone, its grants are made once for that
  * crossing (keyed `milestone:<referrer>:<grant>:<crossing>`); when the count
- * drops below it again, the live entry is revoked, or taken back by a debt if
- * spent. The next crossing is a new entry. No I/O.
+ * drops below it again, the live entry is revoked (an expired one too, which
+ * records the loss), or taken back by a debt if spent. The next crossing is a
+ * new entry. No I/O.
  */
 export function planQualifiedMilestones(
   rules: RewardRules,
@@ -715,10 +716,9 @@ export function planQualifiedMilestones(
         .sort((a, b) => crossingOf(a.dedupeKey) - crossingOf(b.dedupeKey));
       const last = own.at(-1);
       const debt = last && entries.find((entry) => entry.dedupeKey === `${last.dedupeKey}:clawback`);
-      const live =
-        last !== undefined &&
-        !debt &&
-        (last.status === "active" || last.status === "pending" || last.status === "redeemed");
+      // The crossing still stands while its entry does: an entry that expired was granted for it too,
+      // so the count staying at N never grants it again; losing the count revokes it, marking the loss.
+      const live = last !== undefined && !debt && last.status !== "revoked";
       if (s.qualified >= milestone.signups && !live) {
         const crossing = (last ? crossingOf(last.dedupeKey) : 0) + 1;
         actions.push({

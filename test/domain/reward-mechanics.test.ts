@@ -692,6 +692,19 @@ describe("milestones on qualified conversions", () => {
     expect(planQualifiedMilestones(rules, s(4), [entry(1, "revoked")])).toEqual([]);
   });
 
+  it("never grants a crossing again because its entry expired, and marks an expired one lost with the count", () => {
+    expect(planQualifiedMilestones(rules, s(5), [entry(1, "expired")])).toEqual([]);
+    expect(planQualifiedMilestones(rules, s(7), [entry(1, "expired")])).toEqual([]);
+    expect(planQualifiedMilestones(rules, s(4), [entry(1, "expired")])).toEqual([
+      { kind: "revoke", id: "id-1", from: "expired" },
+    ]);
+    expect(planQualifiedMilestones(rules, s(4), [entry(1, "expired", { fulfilledAt: at })])).toEqual([
+      { kind: "debt", entry: entry(1, "expired", { fulfilledAt: at }) },
+    ]);
+    const [again] = planQualifiedMilestones(rules, s(5), [entry(1, "revoked")]);
+    expect(again).toMatchObject({ kind: "grant", grant: { dedupeKey: "milestone:alice:five-messages:2" } });
+  });
+
   it("fires again as a new crossing when the count is reached again", () => {
     const lost = [
       entry(1, "redeemed"),
