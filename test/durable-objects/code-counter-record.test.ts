@@ -21,12 +21,15 @@ function clickBy(code: string, visitorHash: string, at: number): ClickInput {
   };
 }
 
-/** Makes the counter forget its in-memory copy of the visitors table, as a restart would. */
+/**
+ * Makes the counter forget its visitors in memory, as a restart would; with
+ * `tooMany`, as if they outgrew the memory, so that storage is read per click.
+ */
 async function dropVisitorMemory(code: string, tooMany = false): Promise<void> {
   await runInDurableObject(counter(code), (instance: CodeCounter) => {
-    const state = instance as unknown as { visitorsSeen: unknown; visitorsTooMany: boolean };
+    const state = instance as unknown as { visitorsSeen: unknown; useVisitorsTable(): void };
     state.visitorsSeen = null;
-    state.visitorsTooMany = tooMany;
+    if (tooMany) state.useVisitorsTable();
   });
 }
 
