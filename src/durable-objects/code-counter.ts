@@ -155,17 +155,12 @@ export class CodeCounter extends DurableObject<Env> {
   /** The per-client click budget (CLICK_LIMIT_PER_MINUTE): this object sees every click of its codes. */
   private readonly budget: ClickBudget;
   /**
-   * The unique visitors of the window in memory (`code \n hash` → counted at),
-   * loaded on the first click from storage: the visitors table, which gets a
-   * buffered click's visitor with the click's flush, and the buffered clicks
-   * counted as unique. A restart reloads it. Null until loaded, or when it
-   * outgrew the memory (then the table gets every visitor at once, and is
-   * read per click: see useVisitorsTable).
+   * The visitors table in memory (`code \n hash` → counted at), loaded on the
+   * first click: every write goes to both, so the table stays the truth and a
+   * restart reloads it. Null until loaded, or when it outgrew the memory.
    */
   private visitorsSeen: Map<string, number> | null = null;
   private visitorsTooMany = false;
-  /** Clicks buffered and not yet claimed by a flush; null until counted (see unclaimedClicks). */
-  private unclaimed: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -241,7 +236,6 @@ export class CodeCounter extends DurableObject<Env> {
     this.known.delete(code);
     // Reloaded from storage on the next click, without this code's visitors.
     this.visitorsSeen = null;
-    this.unclaimed = null;
     if (!this.schemaReady) return;
     this.sql.exec("DELETE FROM code_counts WHERE code = ?", code);
     this.sql.exec("DELETE FROM visitors WHERE code = ?", code);
@@ -318,124 +312,18 @@ export class CodeCounter extends DurableObject<Env> {
     clicks: readonly ClickInput[],
     known: Record<string, boolean>,
   ): Promise<Record<string, boolean>> {
-    // Storage operations only until the first await, so input gates keep the
-    // batch's read-modify-write of the counters atomic against concurrent batches.
-    const buffered = this.bufferClicks(clicks.filter((click) => known[click.code]));
-    if (buffered > 0) {
-      const told = this.tellHolding();
-      await this.scheduleFlush();
-      // Acknowledged only once D1 lists this counter as holding clicks, so a
-      // program-wide read that starts after this answer asks it.
-      await told;
-    }
-    return known;
-  }
-
-  /**
-   * Buffers a batch of clicks of codes this counter has, with one statement per
-   * table however many clicks the batch holds: the click rows, the visitors
-   * counted as unique, and one counter update per code. Returns how many clicks
-   * were buffered.
-   *
-   * Each click is judged in the batch's order, as if it came alone (the budget,
-   * then unique or repeat). A click id already buffered is a retried delivery:
-   * the insert skips it, and the batch is judged again without it, so that it
-   * spends no budget and makes no later click a repeat. That happens only on a
-   * retry, and costs one more statement then.
-   */
-  private bufferClicks(clicks: readonly ClickInput[]): number {
-    const ids = new Set<string>();
-    // A click id twice in one batch: the second is a retried delivery too.
-    let batch = clicks.filter((click) => !ids.has(click.clickId) && ids.add(click.clickId));
-    for (;;) {
-      const judged = this.judge(batch);
-      if (judged.rows.length === 0) return 0;
-      const inserted = new Set(
-        this.sql
-          .exec<{ id: string }>(
-            `INSERT INTO pending_clicks (id, code, clicked_at, visitor_hash, is_bot, is_unique, country, referrer_host, agent_family)
-             SELECT value ->> 'id', value ->> 'code', value ->> 'clicked_at', value ->> 'visitor_hash', value ->> 'is_bot',
-               value ->> 'is_unique', value ->> 'country', value ->> 'referrer_host', value ->> 'agent_family'
-             FROM json_each(?) WHERE true
-             ON CONFLICT (id) DO NOTHING RETURNING id`,
-            JSON.stringify(judged.rows),
-          )
-          .toArray()
-          .map((row) => row.id),
-      );
-      if (inserted.size === judged.rows.length) {
-        this.countJudged(judged);
-        return inserted.size;
-      }
-      // Some were buffered before: take this attempt back and judge the batch again without them.
-      this.sql.exec(
-        "DELETE FROM pending_clicks WHERE id IN (SELECT value FROM json_each(?))",
-        JSON.stringify([...inserted]),
-      );
-      for (const click of judged.clicks) this.budget.giveBack(click.client, click.at);
-      const repeats = new Set(judged.rows.map((row) => row.id).filter((id) => !inserted.has(id)));
-      batch = batch.filter((click) => !repeats.has(click.clickId));
-    }
-  }
-
-  /**
-   * Judges clicks in order: over the client's budget (dropped), unique or
-   * repeat. Spends the budget; the visitors counted as unique are kept apart
-   * (`unique`, `code \n hash` → counted at) until the rows are written.
-   */
-  private judge(clicks: readonly ClickInput[]): {
-    clicks: ClickInput[];
-    rows: PendingRow[];
-    unique: Map<string, number>;
-  } {
-    const judged = { clicks: [] as ClickInput[], rows: [] as PendingRow[], unique: new Map<string, number>() };
-    for (const click of clicks) {
-      if (!this.budget.take(click.client, click.at)) continue;
-      let isUnique = false;
-      if (!click.bot) {
-        const key = `${click.code}\n${click.visitorHash}`;
-        const seen = judged.unique.get(key) ?? this.visitorCountedAt(click.code, click.visitorHash, click.at);
-        isUnique = seen === undefined || click.at - seen >= UNIQUE_WINDOW_MS;
-        if (isUnique) judged.unique.set(key, click.at);
-      }
-      judged.clicks.push(click);
-      judged.rows.push({
-        id: click.clickId,
-        code: click.code,
-        clicked_at: click.at,
-        visitor_hash: click.visitorHash,
-        is_bot: click.bot ? 1 : 0,
-        is_unique: isUnique ? 1 : 0,
-        country: click.country,
-        referrer_host: click.referrerHost,
-        agent_family: click.agentFamily,
-      });
-    }
-    return judged;
-  }
-
-  /**
-   * Writes what a buffered batch counts: each code's counters, and its unique
-   * visitors in memory (their rows say they are unique; the table gets them with
-   * the flush, or at once when it is read per click).
-   */
-  private countJudged({ rows, unique }: { rows: PendingRow[]; unique: Map<string, number> }): void {
-    if (unique.size > 0 && this.visitorsTooMany) {
-      this.sql.exec(
-        `INSERT INTO visitors (code, hash, counted_at)
-         SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?) WHERE true
-         ON CONFLICT (code, hash) DO UPDATE SET counted_at = excluded.counted_at`,
-        JSON.stringify([...unique].map(([key, at]) => [...key.split("\n"), at])),
-      );
-    }
-    for (const [key, at] of unique) this.visitorsSeen?.set(key, at);
+    // From here to the first await: storage operations only, so input gates keep
+    // the read-modify-write of the counters atomic against concurrent batches.
     const tallies = new Map<string, ClickCounters>();
-    for (const row of rows) {
-      const tally = tallies.get(row.code) ?? { clicks: 0, uniqueClicks: 0, botClicks: 0 };
-      if (row.is_bot) tally.botClicks++;
+    for (const click of clicks) {
+      if (!known[click.code]) continue;
+      const counted = this.count(click);
+      if (!counted) continue;
+      const tally = tallies.get(click.code) ?? { clicks: 0, uniqueClicks: 0, botClicks: 0 };
+      if (click.bot) tally.botClicks++;
       else tally.clicks++;
-      tally.uniqueClicks += row.is_unique;
-      tallies.set(row.code, tally);
+      if (counted === "unique") tally.uniqueClicks++;
+      tallies.set(click.code, tally);
     }
     for (const [code, tally] of tallies) {
       this.sql.exec(
@@ -446,7 +334,14 @@ export class CodeCounter extends DurableObject<Env> {
         code,
       );
     }
-    if (this.unclaimed !== null) this.unclaimed += rows.length;
+    if (tallies.size > 0) {
+      const told = this.tellHolding();
+      await this.scheduleFlush();
+      // Acknowledged only once D1 lists this counter as holding clicks, so a
+      // program-wide read that starts after this answer asks it.
+      await told;
+    }
+    return known;
   }
 
   /** Tells D1 that this counter holds clicks it does not have, unless it already did. */
@@ -478,7 +373,7 @@ export class CodeCounter extends DurableObject<Env> {
       this.alarmArmed = true;
       this.flushDueAt = Date.now() + FLUSH_DELAY_MS;
       await this.ctx.storage.setAlarm(this.flushDueAt);
-    } else if (this.flushDueAt > Date.now() && this.unclaimedClicks() >= FLUSH_BATCH_SIZE) {
+    } else if (this.flushDueAt > Date.now() && this.unflushed() >= FLUSH_BATCH_SIZE) {
       // A full batch is waiting: flush now rather than at the end of the interval.
       this.flushDueAt = Date.now();
       await this.ctx.storage.setAlarm(this.flushDueAt);
@@ -490,13 +385,48 @@ export class CodeCounter extends DurableObject<Env> {
     return this.sql.exec<{ n: number }>("SELECT count(*) AS n FROM pending_clicks WHERE flush_id IS NULL").one().n;
   }
 
-  /** The same, counted once per instance and kept up to date in memory: a batch asks no storage. */
-  private unclaimedClicks(): number {
-    this.unclaimed ??= this.unflushed();
-    return this.unclaimed;
+  /**
+   * Buffers one click for the flush; false for a click id already seen or a
+   * client over its budget, "unique" for a new visitor.
+   */
+  private count(click: ClickInput): false | "unique" | "repeat" {
+    if (!this.budget.take(click.client, click.at)) return false;
+    let unique = false;
+    if (!click.bot) {
+      const seen = this.visitorCountedAt(click.code, click.visitorHash, click.at);
+      unique = seen === undefined || click.at - seen >= UNIQUE_WINDOW_MS;
+    }
+    const inserted = this.sql.exec(
+      `INSERT INTO pending_clicks (id, code, clicked_at, visitor_hash, is_bot, is_unique, country, referrer_host, agent_family)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      click.clickId,
+      click.code,
+      click.at,
+      click.visitorHash,
+      click.bot ? 1 : 0,
+      unique ? 1 : 0,
+      click.country,
+      click.referrerHost,
+      click.agentFamily,
+    ).rowsWritten;
+    if (inserted === 0) {
+      // A retried delivery of a click counted before: it spends no budget twice.
+      this.budget.giveBack(click.client, click.at);
+      return false;
+    }
+    if (!unique) return "repeat";
+    this.sql.exec(
+      `INSERT INTO visitors (code, hash, counted_at) VALUES (?, ?, ?)
+       ON CONFLICT (code, hash) DO UPDATE SET counted_at = excluded.counted_at`,
+      click.code,
+      click.visitorHash,
+      click.at,
+    );
+    this.visitorsSeen?.set(`${click.code}\n${click.visitorHash}`, click.at);
+    return "unique";
   }
 
-  /** When the visitor was last counted as unique for the code (undefined: not in the window). */
+  /** When the visitor was last counted as unique for the code (undefined: not in the window's table). */
   private visitorCountedAt(code: string, hash: string, now: number): number | undefined {
     const seen = this.loadVisitors(now);
     if (seen) return seen.get(`${code}\n${hash}`);
@@ -505,22 +435,16 @@ export class CodeCounter extends DurableObject<Env> {
       .toArray()[0]?.counted_at;
   }
 
-  /** The window's unique visitors in memory, loaded once; null when they are too many to hold. */
+  /** The visitors table in memory, loaded once; null when it is too large to hold. */
   private loadVisitors(now: number): Map<string, number> | null {
     if (this.visitorsTooMany) return null;
     let seen = this.visitorsSeen;
     if (!seen) {
       seen = new Map();
       // What left the window counts as unseen anyway (the alarm deletes it from the table too).
-      const since = now - UNIQUE_WINDOW_MS;
       for (const row of this.sql.exec<{ code: string; hash: string; counted_at: number }>(
-        `SELECT code, hash, max(counted_at) AS counted_at FROM (
-           SELECT code, hash, counted_at FROM visitors WHERE counted_at > ?
-           UNION ALL
-           SELECT code, visitor_hash, clicked_at FROM pending_clicks WHERE is_unique = 1 AND clicked_at > ?
-         ) GROUP BY code, hash LIMIT ?`,
-        since,
-        since,
+        "SELECT code, hash, counted_at FROM visitors WHERE counted_at > ? LIMIT ?",
+        now - UNIQUE_WINDOW_MS,
         MAX_VISITORS_IN_MEMORY,
       ))
         seen.set(`${row.code}\n${row.hash}`, row.counted_at);
@@ -528,33 +452,13 @@ export class CodeCounter extends DurableObject<Env> {
       for (const [key, countedAt] of seen) if (countedAt <= now - UNIQUE_WINDOW_MS) seen.delete(key);
     }
     if (seen.size >= MAX_VISITORS_IN_MEMORY) {
-      this.useVisitorsTable();
+      // Too many to hold: ask storage per click, for the life of this instance.
+      this.visitorsTooMany = true;
+      this.visitorsSeen = null;
       return null;
     }
     this.visitorsSeen = seen;
     return seen;
-  }
-
-  /**
-   * Too many visitors to hold in memory: from now on, for the life of this
-   * instance, the visitors table is read per click, so it gets the visitors of
-   * the buffered clicks now and every new one with its batch.
-   */
-  private useVisitorsTable(): void {
-    this.visitorsToTable(null);
-    this.visitorsTooMany = true;
-    this.visitorsSeen = null;
-  }
-
-  /** Writes the unique visitors of buffered clicks (of one flush, or all) into the visitors table. */
-  private visitorsToTable(flushId: string | null): void {
-    this.sql.exec(
-      `INSERT INTO visitors (code, hash, counted_at)
-       SELECT code, visitor_hash, clicked_at FROM pending_clicks WHERE is_unique = 1 AND (? IS NULL OR flush_id = ?)
-       ON CONFLICT (code, hash) DO UPDATE SET counted_at = max(counted_at, excluded.counted_at)`,
-      flushId,
-      flushId,
-    );
   }
 
   counters(code: string): ClickCounters {
@@ -611,8 +515,7 @@ export class CodeCounter extends DurableObject<Env> {
 
     // Nothing beyond this batch: the batch clears the holding flag, and a click
     // counted from here on sets it again with a write that lands after it.
-    this.unclaimed = this.unflushed();
-    const drains = this.unclaimed === 0;
+    const drains = this.unflushed() === 0;
     if (drains) this.holdingMark = false;
     const db = createDb(this.env.DB);
     const { clickLogHotDays } = counterSettings(this.env);
@@ -658,14 +561,12 @@ export class CodeCounter extends DurableObject<Env> {
     console.debug(
       `click flush ${flushId}: ${clicks.length} clicks, R2 ${timing.r2Ms} ms, D1 ${Date.now() - timing.d1StartedAt} ms`,
     );
-    // The flushed clicks' unique visitors move to the visitors table as their rows leave (one transaction).
-    this.visitorsToTable(flushId);
     this.sql.exec("DELETE FROM pending_clicks WHERE flush_id = ?", flushId);
     this.flushesDone++;
     if (this.pendingClicks() > 0) {
       this.alarmArmed = true;
       // A full batch goes at once; a remainder waits for company, like any new click.
-      this.flushDueAt = Date.now() + (this.unclaimedClicks() >= FLUSH_BATCH_SIZE ? 0 : FLUSH_DELAY_MS);
+      this.flushDueAt = Date.now() + (this.unflushed() >= FLUSH_BATCH_SIZE ? 0 : FLUSH_DELAY_MS);
       await this.ctx.storage.setAlarm(this.flushDueAt);
     }
   }

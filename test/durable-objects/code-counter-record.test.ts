@@ -21,15 +21,12 @@ function clickBy(code: string, visitorHash: string, at: number): ClickInput {
   };
 }
 
-/**
- * Makes the counter forget its visitors in memory, as a restart would; with
- * `tooMany`, as if they outgrew the memory, so that storage is read per click.
- */
+/** Makes the counter forget its in-memory copy of the visitors table, as a restart would. */
 async function dropVisitorMemory(code: string, tooMany = false): Promise<void> {
   await runInDurableObject(counter(code), (instance: CodeCounter) => {
-    const state = instance as unknown as { visitorsSeen: unknown; useVisitorsTable(): void };
+    const state = instance as unknown as { visitorsSeen: unknown; visitorsTooMany: boolean };
     state.visitorsSeen = null;
-    if (tooMany) state.useVisitorsTable();
+    state.visitorsTooMany = tooMany;
   });
 }
 
