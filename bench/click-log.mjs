@@ -153,13 +153,15 @@ async function logLines(service, day) {
 
 /**
  * Runs the click log bench; returns its rows and failures.
- * @param {{ hotClicks?: number, codes?: number, clicksPerCode?: number, log?: (...args: unknown[]) => void }} options
+ * @param {{ hotClicks?: number, codes?: number, clicksPerCode?: number, log?: (...args: unknown[]) => void, port?: number, inspectorPort?: number }} options
  */
 export async function runClickLogBench({
   hotClicks = 5_000,
   codes = 1_000,
   clicksPerCode = 5,
   log = console.log,
+  port = PORT,
+  inspectorPort = INSPECTOR_PORT,
 } = {}) {
   writeBenchConfig();
   const flushes = [];
@@ -168,10 +170,10 @@ export async function runClickLogBench({
   const logLevel = process.env.WRANGLER_LOG;
   process.env.WRANGLER_LOG = "debug";
   const starting = startLocalService({
-    port: PORT,
-    inspectorPort: INSPECTOR_PORT,
+    port,
+    inspectorPort,
     config: BENCH_CONFIG,
-    vars: { CLICK_LOG_HOT_DAYS: "0", PUBLIC_URL: `http://127.0.0.1:${PORT}` },
+    vars: { CLICK_LOG_HOT_DAYS: "0", PUBLIC_URL: `http://127.0.0.1:${port}` },
     output: (text) => {
       pending += text;
       const lastBreak = pending.lastIndexOf("\n");

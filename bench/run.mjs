@@ -21,6 +21,7 @@ const { values: flags } = parseArgs({
     shards: { type: "string", default: "1" },
     "scale-clicks": { type: "string", default: "1000000" },
     "skip-scale": { type: "boolean", default: false },
+    "skip-click-log": { type: "boolean", default: false },
     out: { type: "string", default: "bench/out/results.json" },
   },
 });
@@ -463,8 +464,12 @@ try {
   await baseline.stop();
   rmSync(BENCH_CONFIG, { force: true });
 }
-// The click log's rows (D1 and R2 bytes, flush times, every click once in R2): bench/click-log.mjs, ports 8940–8941.
-failures.push(...(await (await import("./click-log.mjs")).runClickLogBench({ log })).failures);
+// The click log's rows (D1 and R2 bytes, flush times, every click once in R2): bench/click-log.mjs, on ports
+// 8940–8941, or with BENCH_PORT set on the service's own ports (free again by now). --skip-click-log leaves it out.
+if (!flags["skip-click-log"]) {
+  const ports = process.env.BENCH_PORT ? { port: PORT, inspectorPort: INSPECTORS.service } : {};
+  failures.push(...(await (await import("./click-log.mjs")).runClickLogBench({ log, ...ports })).failures);
+}
 
 if (failures.length > 0) {
   console.error(`\nFAILED: ${failures.join("; ")}`);

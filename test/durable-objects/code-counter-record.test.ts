@@ -2,7 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ClickInput } from "../../src/domain/clicks";
 import { type CodeCounter, UNIQUE_WINDOW_MS } from "../../src/durable-objects/code-counter";
-import { counter, registerCode } from "../helpers";
+import { counter, flush, registerCode } from "../helpers";
 
 const T0 = Date.UTC(2026, 11, 4, 12, 0, 0);
 let sequence = 0;
@@ -45,6 +45,20 @@ describe("the counter's record path", () => {
     expect(await counter(code).pendingClicks(code)).toBe(5);
   });
 
+  it("remembers a visitor whose click was flushed, after a restart and when storage is read per click", async () => {
+    const code = "DEVO-RECD0005";
+    await registerCode(code, "record-owner-5");
+    const now = Date.now();
+    await counter(code).recordClicks([clickBy(code, "g".repeat(32), now), clickBy(code, "h".repeat(32), now)]);
+    await flush(code);
+    await dropVisitorMemory(code);
+    await counter(code).recordClicks([clickBy(code, "g".repeat(32), now + 1_000)]);
+    await dropVisitorMemory(code, true);
+    await counter(code).recordClicks([clickBy(code, "h".repeat(32), now + 2_000)]);
+
+    expect(await counter(code).counters(code)).toEqual({ clicks: 4, uniqueClicks: 2, botClicks: 0 });
+  });
+
   it("counts a visitor as unique again once the unique window has passed", async () => {
     const code = "DEVO-RECD0002";
     await registerCode(code, "record-owner-2");
@@ -54,6 +68,24 @@ describe("the counter's record path", () => {
     await counter(code).recordClicks([clickBy(code, visitor, T0 + UNIQUE_WINDOW_MS)]);
 
     expect(await counter(code).counters(code)).toEqual({ clicks: 3, uniqueClicks: 2, botClicks: 0 });
+  });
+
+  it("judges a batch in order as if its retried clicks were not there: they spend no budget twice", async () => {
+    const code = "DEVO-RECD0004";
+    await registerCode(code, "record-owner-4");
+    const fromClient = (click: ClickInput): ClickInput => ({ ...click, client: "record-client" });
+    // 59 of the client's 60 clicks this minute, each from a new visitor.
+    const first = Array.from({ length: 59 }, (_, i) => fromClient(clickBy(code, `${i}`.padStart(32, "e"), T0 + i)));
+    await counter(code).recordClicks(first);
+    // A retried click first, then two new ones: the retry spends nothing, so the first new click is the 60th.
+    const retried = first[0] as ClickInput;
+    const again = fromClient(clickBy(code, retried.visitorHash, T0 + 100));
+    const over = fromClient(clickBy(code, "f".repeat(32), T0 + 101));
+    await counter(code).recordClicks([retried, again, over]);
+
+    // The new click of the retried click's visitor is a repeat: that visitor was counted with the first delivery.
+    expect(await counter(code).counters(code)).toEqual({ clicks: 60, uniqueClicks: 59, botClicks: 0 });
+    expect(await counter(code).pendingClicks(code)).toBe(60);
   });
 
   it("writes nothing for a code it does not have, whatever the batch holds", async () => {
