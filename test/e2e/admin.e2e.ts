@@ -1,14 +1,12 @@
-import { copyFileSync, existsSync, mkdirSync } from "node:fs";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { copyFileSync, mkdirSync } from "node:fs";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { E2E_PORT_OFFSET, startLocalService } from "../../scripts/local-service.mjs";
 import { expectAccessible } from "./accessibility.ts";
+import { haveBrowser, launchChromium } from "./browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const PORT = 8796 + E2E_PORT_OFFSET;
 const ADMIN_KEY = "e2e-admin-key-0123456789";
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt-get`);
 
 type Service = { base: string; apiKey: string; stop: () => Promise<void> };
 let service: Service;
@@ -42,17 +40,7 @@ describe.skipIf(!haveBrowser)("the operator's console in a real browser", () => 
       port: PORT,
       vars: { ADMIN_KEYS: ADMIN_KEY, PUBLIC_URL: `http://127.0.0.1:${PORT}` },
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -1,14 +1,12 @@
-import { existsSync, mkdirSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { E2E_PORT_OFFSET, startLocalService } from "../../scripts/local-service.mjs";
+import { haveBrowser, launchChromium } from "./browser.ts";
 
 /** /docs on the running service: Scalar in a real browser under the page's CSP, and the page without JavaScript. */
 
-const CHROMIUM = "/usr/bin/chromium";
 const PORT = 8797 + E2E_PORT_OFFSET;
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt-get`);
 
 /** An operation's summary from the document, which only Scalar's rendering puts in the page's text. */
 const SUMMARY = "Liveness: the Worker is up and its configuration parses";
@@ -27,17 +25,7 @@ async function bundlePath(): Promise<string> {
 describe.skipIf(!haveBrowser)("the API reference at /docs", () => {
   beforeAll(async () => {
     service = await startLocalService({ port: PORT });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { E2E_PORT_OFFSET, startLocalService } from "../../scripts/local-service.mjs";
+import { haveBrowser, launchChromium } from "./browser.ts";
 
 /**
  * The example host app (examples/host-app) and the service, run together: a
@@ -10,7 +11,6 @@ import { E2E_PORT_OFFSET, startLocalService } from "../../scripts/local-service.
  * entitlements and the referral card, pays, and the referral converts.
  */
 
-const CHROMIUM = "/usr/bin/chromium";
 const SERVICE_PORT = 8792 + E2E_PORT_OFFSET;
 const HOST_PORT = 8793 + E2E_PORT_OFFSET;
 const HOST = `http://127.0.0.1:${HOST_PORT}`;
@@ -21,8 +21,6 @@ const ALEX_BROWSER =
   "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
 const SAM_BROWSER =
   "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36";
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt-get`);
 
 let service: { base: string; apiKey: string; stop: () => Promise<void> };
 let host: ChildProcess;
@@ -67,10 +65,7 @@ describe.skipIf(!haveBrowser)("the example host app, from share link to converte
       stdio: "ignore",
     });
     await waitFor(`${HOST}/`);
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

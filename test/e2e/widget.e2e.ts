@@ -1,13 +1,11 @@
-import { existsSync, mkdirSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { E2E_PORT_OFFSET, startLocalService } from "../../scripts/local-service.mjs";
 import { expectAccessible } from "./accessibility.ts";
+import { haveBrowser, launchChromium } from "./browser.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
 const PORT = 8788 + E2E_PORT_OFFSET;
-const haveBrowser = existsSync(CHROMIUM);
-if (!haveBrowser && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs it with apt-get`);
 
 type Service = { base: string; apiKey: string; stop: () => Promise<void> };
 let service: Service;
@@ -28,17 +26,7 @@ describe.skipIf(!haveBrowser)("the embeddable widget in a real browser", () => {
       port: PORT,
       vars: { WIDGET_ORIGINS: `http://127.0.0.1:${PORT}`, PUBLIC_URL: `http://127.0.0.1:${PORT}` },
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-      ],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {
