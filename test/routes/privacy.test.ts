@@ -215,6 +215,19 @@ describe("retention", () => {
     expect(await countRows("SELECT count(*) AS n FROM stripe_payments WHERE customer_id = ?", customer)).toBe(3);
   });
 
+  it("keeps a flush's marker a day, long past any retry of that flush, then drops it", async () => {
+    const code = await createCode("marker-owner", "mrk");
+    await click(code, { ip: "100.94.0.9" });
+    await flush(code);
+    const markers = () => countRows("SELECT count(*) AS n FROM click_flushes WHERE counter LIKE 'bucket:%'");
+    const before = await markers();
+    expect(before).toBeGreaterThanOrEqual(1);
+    await runScheduled(env, Date.now() + DAY / 2);
+    expect(await markers()).toBe(before);
+    await runScheduled(env, Date.now() + DAY + 60_000);
+    expect(await markers()).toBe(0);
+  });
+
   it("drops visitor hashes once their day has passed", async () => {
     const code = await createCode("hash-owner", "hsh");
     await attribute({ refereeId: "hash-referee", token: await clickForToken(code, { ip: "100.94.0.1" }) });

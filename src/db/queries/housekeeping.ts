@@ -82,7 +82,8 @@ export async function purgeExpiredData(db: Db, now: number, clickHotDays: number
   return {
     clicks: await purgeBefore(db, clicks, clicks.clickedAt, now - clickHotDays * DAY_MS),
     userVisitors: await purgeBefore(db, userVisitors, userVisitors.seenAt, now - 2 * DAY_MS),
-    clickFlushes: await purgeBefore(db, clickFlushes, clickFlushes.flushedAt, now - 7 * DAY_MS),
+    // A retried flush comes back within minutes of its last try (MAX_RETRY_DELAY_MS): a day is ample.
+    clickFlushes: await purgeBefore(db, clickFlushes, clickFlushes.flushedAt, now - DAY_MS),
     deferredStripeEvents: await purgeBefore(
       db,
       stripeDeferredEvents,
