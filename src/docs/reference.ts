@@ -20,7 +20,7 @@ export const SCALAR_BUNDLE = `/docs/assets/scalar-${SCALAR_VERSION}.js`;
  * attributes, so inline styles are allowed; with images only from this origin and no fonts at all, a style
  * cannot fetch anything from elsewhere.
  */
-export function docsPolicy(nonce: string): string {
+function docsPolicy(nonce: string): string {
   return [
     "default-src 'none'",
     `script-src 'nonce-${nonce}'`,

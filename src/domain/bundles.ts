@@ -17,7 +17,7 @@ export function offersOf(entry: { choices: string | null }): ChoiceOffer[] | nul
 }
 
 /** The option taken on an entry; null while none is, or when it offers no choice. */
-export function chosenOffer(entry: { choices: string | null; choice: string | null }): ChoiceOffer | null {
+function chosenOffer(entry: { choices: string | null; choice: string | null }): ChoiceOffer | null {
   if (entry.choice === null) return null;
   return offersOf(entry)?.find((offer) => offer.id === entry.choice) ?? null;
 }

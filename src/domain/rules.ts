@@ -76,11 +76,11 @@ const ChoiceOption = z
     }
   });
 
-export type ChoiceOption = z.infer<typeof ChoiceOption>;
-export type BundleGrant = z.infer<typeof BundleGrant>;
+type ChoiceOption = z.infer<typeof ChoiceOption>;
+type BundleGrant = z.infer<typeof BundleGrant>;
 
 /** The rewards an option grants: the bundle's grants, or the option itself. */
-export function optionGrants(option: ChoiceOption): BundleGrant[] {
+function optionGrants(option: ChoiceOption): BundleGrant[] {
   if (option.grants) return option.grants;
   return [
     {

@@ -282,6 +282,12 @@ export class CodeCounter extends DurableObject<Env> {
     return this.countClicks(fresh, known);
   }
 
+  /** The start of D1's hot window (CLICK_LOG_HOT_DAYS back), or null when D1 keeps no click rows. */
+  private hotSince(): number | null {
+    const { clickLogHotDays } = counterSettings(this.env);
+    return clickLogHotDays > 0 ? Date.now() - clickLogHotDays * 86_400_000 : null;
+  }
+
   /**
    * Which of these clicks a flush already carried: D1's hot window of click
    * rows knows the recent ones; the R2 log is read for the hours of those
@@ -292,7 +298,7 @@ export class CodeCounter extends DurableObject<Env> {
       createDb(this.env.DB),
       clicks.map((click) => click.clickId),
     );
-    const hotSince = Date.now() - counterSettings(this.env).clickLogHotDays * 86_400_000;
+    const hotSince = this.hotSince() ?? Date.now();
     const cold = clicks.filter((click) => !found.has(click.clickId) && click.at < hotSince);
     if (cold.length > 0) for (const id of await clicksInR2Log(this.env.CLICK_LOG, cold)) found.add(id);
     return found;
@@ -518,8 +524,7 @@ export class CodeCounter extends DurableObject<Env> {
     const drains = this.unflushed() === 0;
     if (drains) this.holdingMark = false;
     const db = createDb(this.env.DB);
-    const { clickLogHotDays } = counterSettings(this.env);
-    const hotSince = clickLogHotDays > 0 ? Date.now() - clickLogHotDays * 86_400_000 : null;
+    const hotSince = this.hotSince();
     const timing = { r2Ms: 0, d1StartedAt: 0 };
     try {
       // The raw log first: a flush that fails after this write is retried with

@@ -252,7 +252,7 @@ const Chart: FC<{ series: Series }> = ({ series }) => {
   );
 };
 
-export interface CardState {
+interface CardState {
   /** The widget token the card was loaded with: the picker's forms post it back. */
   token: string;
   /** The user's rewards waiting for them to choose. */

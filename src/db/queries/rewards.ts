@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, isNotNull, isNull, lt, lte, ne, or, sql } from "drizzle-orm";
-import { type BundleTakeBack, furtherRewards } from "../../domain/bundles";
+import { type BundleTakeBack, bundleKey, furtherRewards } from "../../domain/bundles";
 import type { RewardAction } from "../../domain/conversion";
 import type { EntitlementEntry } from "../../domain/ledger";
 import { REVOKED_BY_STRIPE } from "../../domain/ledger";
@@ -396,7 +396,7 @@ export function chooseStatements(db: Db, id: string, offer: ChoiceOffer, now: nu
         trigger_id, dedupe_key, valid_from, valid_until, created_at, updated_at, available_at, bundle_of)
       SELECT ${crypto.randomUUID()}, chosen.user_id, chosen.referral_id, ${reward.type}, ${reward.amount},
         ${reward.currency}, ${reward.feature}, chosen.status, chosen.rule, chosen."trigger", chosen.trigger_id,
-        chosen.dedupe_key || ${`:bundle:${i + 1}`}, chosen.valid_from, ${reward.validUntil}, ${now}, ${now},
+        chosen.dedupe_key || ${bundleKey("", i + 1)}, chosen.valid_from, ${reward.validUntil}, ${now}, ${now},
         chosen.available_at, chosen.id
       FROM ${rewards} AS chosen
       WHERE chosen.id = ${id} AND chosen.choice = ${offer.id} AND chosen.status IN ('pending', 'active')
