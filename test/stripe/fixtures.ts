@@ -169,6 +169,32 @@ export function invoicePaid(o: {
   );
 }
 
+/** The canonical charge, captured and paid: what every charge event below starts from. */
+function paidCharge(o: {
+  chargeId: string;
+  amount: number;
+  chargedAt: number;
+  customer: string | null;
+  currency?: string;
+  paymentIntent?: string;
+}) {
+  return {
+    ...copy(canonical.charge),
+    id: o.chargeId,
+    amount: o.amount,
+    amount_captured: o.amount,
+    balance_transaction: nextId("txn"),
+    captured: true,
+    created: seconds(o.chargedAt),
+    currency: o.currency ?? "usd",
+    customer: o.customer,
+    paid: true,
+    payment_intent: o.paymentIntent ?? nextId("pi"),
+    payment_method: nextId("pm"),
+    status: "succeeded",
+  };
+}
+
 export function chargeRefunded(o: {
   customer: string | null;
   chargeId: string;
@@ -185,19 +211,8 @@ export function chargeRefunded(o: {
   return stripeEvent(
     "charge.refunded",
     {
-      ...copy(canonical.charge),
-      id: o.chargeId,
-      amount,
-      amount_captured: amount,
+      ...paidCharge({ ...o, amount }),
       amount_refunded: o.amountRefunded,
-      balance_transaction: nextId("txn"),
-      captured: true,
-      created: seconds(o.chargedAt),
-      currency: o.currency ?? "usd",
-      customer: o.customer,
-      paid: true,
-      payment_intent: o.paymentIntent ?? nextId("pi"),
-      payment_method: nextId("pm"),
       refunded: o.amountRefunded >= amount,
       refunds: {
         ...canonical.charge.refunds,
@@ -230,24 +245,12 @@ export function chargeSucceeded(o: {
   /** `billing_details.email`. */
   email?: string | null;
 }): StripeEventShape {
-  const amount = o.amount ?? 2900;
   return stripeEvent(
     "charge.succeeded",
     {
-      ...copy(canonical.charge),
-      id: o.chargeId,
-      amount,
-      amount_captured: amount,
+      ...paidCharge({ ...o, amount: o.amount ?? 2900, chargedAt: o.at }),
       amount_refunded: 0,
-      balance_transaction: nextId("txn"),
       billing_details: { ...canonical.charge.billing_details, email: o.email ?? null },
-      captured: true,
-      created: seconds(o.at),
-      currency: o.currency ?? "usd",
-      customer: o.customer,
-      paid: true,
-      payment_intent: o.paymentIntent ?? nextId("pi"),
-      payment_method: nextId("pm"),
       payment_method_details: {
         ...canonical.charge.payment_method_details,
         card: { ...canonical.charge.payment_method_details.card, fingerprint: o.fingerprint },
